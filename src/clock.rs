@@ -1,0 +1,75 @@
+//! Where `Client` and `Server` read the time from.
+//!
+//! The protocol core never reads a clock: it is handed `now`. The user-facing
+//! endpoints read it here, either from the operating system or from the
+//! virtual clock of a simulated network, so the same code runs in real and in
+//! virtual time.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A source of `Instant`s: the system clock or a shared virtual clock.
+#[derive(Clone, Debug)]
+pub enum Clock {
+    /// `Instant::now()`.
+    System,
+    /// A virtual clock that only moves when [`VirtualClock::advance`] is called.
+    Virtual(VirtualClock),
+}
+
+impl Clock {
+    /// The current time of this clock.
+    pub fn now(&self) -> Instant {
+        match self {
+            Clock::System => Instant::now(),
+            Clock::Virtual(v) => v.now(),
+        }
+    }
+}
+
+/// A virtual clock shared by everything on one simulated network.
+#[derive(Clone, Debug)]
+pub struct VirtualClock {
+    origin: Instant,
+    elapsed_nanos: Arc<AtomicU64>,
+}
+
+impl VirtualClock {
+    /// A clock that starts at the current system instant and then stands still.
+    pub fn new() -> Self {
+        VirtualClock {
+            origin: Instant::now(),
+            elapsed_nanos: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> Instant {
+        self.origin + Duration::from_nanos(self.elapsed_nanos.load(Ordering::Acquire))
+    }
+
+    /// Virtual time elapsed since the clock was made.
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_nanos(self.elapsed_nanos.load(Ordering::Acquire))
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        self.elapsed_nanos.fetch_add(nanos, Ordering::AcqRel);
+    }
+
+    /// Moves the clock forward to `to`; a time in the past changes nothing.
+    pub fn advance_to(&self, to: Instant) {
+        if let Some(by) = to.checked_duration_since(self.now()) {
+            self.advance(by);
+        }
+    }
+}
+
+impl Default for VirtualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,103 @@
+//! Every tunable of a connection, with its default.
+//!
+//! A field exists here only if something reads it; the defaults are chosen so
+//! that a clean path is never capped (no fixed send rate, a window large enough
+//! for a loopback stream) while every buffer stays bounded.
+
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::wire;
+
+/// Configuration shared by `Client` and `Server`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest UDP payload lentil sends, in bytes. Default 1400.
+    pub mtu: usize,
+    /// A connection with nothing heard for this long ends in an error. Default 10 s.
+    pub timeout: Duration,
+    /// An idle connection sends a keepalive ping this often. Default 500 ms.
+    pub ping_interval: Duration,
+    /// How often a connecting client repeats its handshake packet. Default 100 ms.
+    pub handshake_resend_interval: Duration,
+    /// Most peers a server accepts; newcomers beyond are rejected "server full". Default 1024.
+    pub max_clients: usize,
+    /// Bytes of message payload a connection may hold unsent or unacknowledged;
+    /// a send past it fails with `Error::QueueFull`. Default 8 MiB.
+    pub max_send_buffer_bytes: usize,
+    /// Most reliable messages per reliable channel in flight (sent, not yet
+    /// acknowledged), and the size of the receive window this side offers for
+    /// reordering and deduplication. The sender uses the smaller of its own value
+    /// and the peer's. Default 8192, at most 16384.
+    pub reliable_window: u16,
+    /// After a graceful `disconnect`, how long queued reliable data may keep
+    /// flowing before the close is sent anyway. Default 1 s.
+    pub linger: Duration,
+    /// Smallest retransmission timeout. Default 15 ms.
+    pub min_rto: Duration,
+    /// Largest retransmission timeout, also the cap of the backoff. Default 1 s.
+    pub max_rto: Duration,
+    /// Retransmission timeout before the first RTT sample. Default 200 ms.
+    pub initial_rto: Duration,
+    /// Opaque bytes the client sends with its connect request (a login token,
+    /// say); the server's `on_connect_request` handler sees them. Default empty.
+    pub connect_payload: Vec<u8>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mtu: 1400,
+            timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_millis(500),
+            handshake_resend_interval: Duration::from_millis(100),
+            max_clients: 1024,
+            max_send_buffer_bytes: 8 * 1024 * 1024,
+            reliable_window: 8192,
+            linger: Duration::from_secs(1),
+            min_rto: Duration::from_millis(15),
+            max_rto: Duration::from_secs(1),
+            initial_rto: Duration::from_millis(200),
+            connect_payload: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Checks that the values make sense together.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.mtu < wire::MIN_MTU || self.mtu > wire::MAX_MTU {
+            return Err(Error::InvalidConfig("mtu must be between 576 and 65507"));
+        }
+        if self.reliable_window == 0 || self.reliable_window > wire::MAX_RELIABLE_WINDOW {
+            return Err(Error::InvalidConfig("reliable_window must be 1..=16384"));
+        }
+        if self.timeout.is_zero() || self.ping_interval.is_zero() {
+            return Err(Error::InvalidConfig(
+                "timeout and ping_interval must be non-zero",
+            ));
+        }
+        if self.ping_interval >= self.timeout {
+            return Err(Error::InvalidConfig(
+                "ping_interval must be shorter than timeout",
+            ));
+        }
+        if self.min_rto.is_zero() || self.min_rto > self.max_rto {
+            return Err(Error::InvalidConfig(
+                "min_rto must be non-zero and at most max_rto",
+            ));
+        }
+        if self.connect_payload.len() > wire::MAX_CONNECT_PAYLOAD {
+            return Err(Error::ConnectPayloadTooLarge {
+                size: self.connect_payload.len(),
+                max: wire::MAX_CONNECT_PAYLOAD,
+            });
+        }
+        Ok(())
+    }
+
+    /// The largest message payload that fits in one packet.
+    pub fn max_message_size(&self) -> usize {
+        wire::max_message_size(self.mtu)
+    }
+}

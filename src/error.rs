@@ -1,0 +1,121 @@
+//! The one error type users see, and the reasons a connection ends.
+//!
+//! Every failure a caller can meet is a variant of [`Error`] with a message
+//! that names its cause; nothing in lentil panics or returns a `String` error.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Everything that can go wrong in lentil, as seen by the game.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// `send` was called while the connection is not established.
+    #[error("cannot send: not connected")]
+    NotConnected,
+    /// `connect` was called while connecting or connected.
+    #[error("already connected or connecting; disconnect first")]
+    AlreadyConnected,
+    /// `listen` was called on a server that is already listening.
+    #[error("server is already listening")]
+    AlreadyListening,
+    /// The server is not listening.
+    #[error("server is not listening")]
+    NotListening,
+    /// An address could not be parsed or resolved.
+    #[error("bad address {0:?}")]
+    BadAddress(String),
+    /// The message does not fit in one packet.
+    #[error("message of {size} bytes is larger than the maximum of {max} bytes for this mtu")]
+    MessageTooLarge {
+        /// Size of the rejected message.
+        size: usize,
+        /// Largest message that fits in one packet.
+        max: usize,
+    },
+    /// The connect payload is larger than the protocol allows.
+    #[error("connect payload of {size} bytes is larger than the maximum of {max} bytes")]
+    ConnectPayloadTooLarge {
+        /// Size of the rejected payload.
+        size: usize,
+        /// Largest allowed payload.
+        max: usize,
+    },
+    /// The per-connection send buffer is full; try again after `update()`.
+    #[error("send queue full: {queued_bytes} bytes queued, limit {limit_bytes}")]
+    QueueFull {
+        /// Bytes held by the connection's send buffer.
+        queued_bytes: usize,
+        /// The configured limit (`Config::max_send_buffer_bytes`).
+        limit_bytes: usize,
+    },
+    /// No peer with this id is connected.
+    #[error("unknown peer {0}")]
+    UnknownPeer(crate::PeerId),
+    /// The configuration is inconsistent.
+    #[error("invalid config: {0}")]
+    InvalidConfig(&'static str),
+    /// Nothing was heard from the other side for the configured timeout.
+    #[error("connection timed out after {} s", .0.as_secs_f32())]
+    TimedOut(Duration),
+    /// The server did not answer the connect request in time.
+    #[error("connect to {addr} timed out after {} s", .after.as_secs_f32())]
+    ConnectTimedOut {
+        /// The server address.
+        addr: SocketAddr,
+        /// How long the client tried.
+        after: Duration,
+    },
+    /// The server refused the connection.
+    #[error("rejected by server: {0}")]
+    Rejected(RejectReason),
+    /// The peer broke the protocol and was dropped.
+    #[error("protocol violation: {0}")]
+    ProtocolViolation(&'static str),
+    /// An operating-system I/O error on the socket.
+    #[error("socket error: {0}")]
+    Io(String),
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e.to_string())
+    }
+}
+
+/// Why a server refused a connection; reaches the client intact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+pub enum RejectReason {
+    /// `max_clients` peers are already connected.
+    #[error("server full")]
+    ServerFull,
+    /// The client speaks another protocol version.
+    #[error("protocol version {client}, expected {server}")]
+    VersionMismatch {
+        /// The client's version.
+        client: u16,
+        /// The server's version.
+        server: u16,
+    },
+    /// Chosen by the server's `on_connect_request` handler.
+    #[error("{0}")]
+    Custom(String),
+}
+
+/// Why a connection closed gracefully; carried by `on_disconnect`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+pub enum DisconnectReason {
+    /// The client called `disconnect`.
+    #[error("client disconnected")]
+    ClientDisconnected,
+    /// The server called `disconnect(peer)`.
+    #[error("disconnected by server")]
+    Kicked,
+    /// The server called `disconnect_all` or shut down.
+    #[error("server shut down")]
+    ServerShutdown,
+    /// A reason given by the application.
+    #[error("{0}")]
+    Custom(String),
+}

@@ -1,0 +1,616 @@
+//! The state machine of one established connection, either side.
+//!
+//! Sans-IO, as in quinn-proto: the owner hands in datagrams with
+//! [`handle_data`](Connection::handle_data), calls
+//! [`handle_timeout`](Connection::handle_timeout) at
+//! [`next_deadline`](Connection::next_deadline), drains datagrams to send with
+//! [`poll_transmit`](Connection::poll_transmit) and events with
+//! [`poll_event`](Connection::poll_event). It never reads a clock or touches a
+//! socket, so every behaviour can be driven deterministically.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::receive::{Arrival, OrderedReceiver, ReliableReceiver, SequencedReceiver};
+use super::received::{ReceivedPackets, Stale};
+use super::rtt::RttEstimator;
+use super::send_buffer::{ReliableSender, UnreliableSender};
+use super::sent::{Fate, MsgRef, SentPackets};
+use super::stats::ConnectionStats;
+use crate::wire::{self, DataHeader, Frame, FrameIter};
+use crate::{Config, Delivery, DisconnectReason, Error};
+
+/// How many copies of the final disconnect packet are sent; it is never acked,
+/// so redundancy is what makes a graceful close survive a lossy path.
+const DISCONNECT_COPIES: u8 = 3;
+
+/// Largest retransmission backoff exponent.
+const MAX_BACKOFF: u32 = 10;
+
+/// Something the owner must react to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnEvent {
+    /// A message for the application.
+    Message {
+        /// Its delivery mode.
+        delivery: Delivery,
+        /// Its bytes.
+        payload: Bytes,
+    },
+    /// The connection ended; nothing more will be delivered.
+    Closed(CloseCause),
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseCause {
+    /// The peer closed gracefully.
+    PeerClosed(DisconnectReason),
+    /// This side's graceful close finished (queued data flushed or linger passed).
+    LocalClosed,
+    /// Nothing was heard from the peer for the timeout.
+    TimedOut(Duration),
+    /// The peer broke the protocol.
+    Violation(&'static str),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Open,
+    Closing {
+        reason: DisconnectReason,
+        linger_until: Instant,
+    },
+    Closed,
+}
+
+/// One established connection.
+#[derive(Debug)]
+pub struct Connection {
+    token: u32,
+    state: State,
+    mtu: usize,
+    timeout: Duration,
+    ping_interval: Duration,
+    linger: Duration,
+    max_send_buffer_bytes: usize,
+    send_window: usize,
+    next_seq: u16,
+    received: ReceivedPackets,
+    ack_pending: bool,
+    sent: SentPackets,
+    rtt: RttEstimator,
+    rto_backoff: u32,
+    unreliable: UnreliableSender,
+    sequenced: UnreliableSender,
+    reliable: ReliableSender,
+    ordered: ReliableSender,
+    sequenced_rx: SequencedReceiver,
+    reliable_rx: ReliableReceiver,
+    ordered_rx: OrderedReceiver,
+    last_recv: Instant,
+    last_eliciting_sent: Instant,
+    ping_pending: bool,
+    disconnect_to_send: Option<(DisconnectReason, u8)>,
+    events: VecDeque<ConnEvent>,
+    stats: ConnectionStats,
+    rotation: usize,
+}
+
+fn route_fate(reliable: &mut ReliableSender, ordered: &mut ReliableSender, m: MsgRef, fate: Fate) {
+    let sender = match m.delivery {
+        Delivery::ReliableOrdered => ordered,
+        _ => reliable,
+    };
+    match fate {
+        Fate::Acked => sender.on_acked(m.id),
+        Fate::Lost => sender.on_lost(m.id),
+    }
+}
+
+fn disconnect_code(reason: &DisconnectReason) -> (u8, &str) {
+    match reason {
+        DisconnectReason::ClientDisconnected => (1, ""),
+        DisconnectReason::Kicked => (2, ""),
+        DisconnectReason::ServerShutdown => (3, ""),
+        DisconnectReason::Custom(text) => (4, text.as_str()),
+    }
+}
+
+fn disconnect_reason(code: u8, text: &str) -> DisconnectReason {
+    match code {
+        1 => DisconnectReason::ClientDisconnected,
+        2 => DisconnectReason::Kicked,
+        3 => DisconnectReason::ServerShutdown,
+        _ => DisconnectReason::Custom(text.to_owned()),
+    }
+}
+
+impl Connection {
+    /// A new open connection with `token`, the peer offering `peer_window`.
+    pub fn new(config: &Config, token: u32, peer_window: u16, now: Instant) -> Self {
+        let window = config.reliable_window.min(wire::MAX_RELIABLE_WINDOW).max(1);
+        Connection {
+            token,
+            state: State::Open,
+            mtu: config.mtu,
+            timeout: config.timeout,
+            ping_interval: config.ping_interval,
+            linger: config.linger,
+            max_send_buffer_bytes: config.max_send_buffer_bytes,
+            send_window: usize::from(window.min(peer_window.max(1))),
+            next_seq: 0,
+            received: ReceivedPackets::default(),
+            ack_pending: false,
+            sent: SentPackets::default(),
+            rtt: RttEstimator::new(config.min_rto, config.max_rto, config.initial_rto),
+            rto_backoff: 0,
+            unreliable: UnreliableSender::default(),
+            sequenced: UnreliableSender::default(),
+            reliable: ReliableSender::default(),
+            ordered: ReliableSender::default(),
+            sequenced_rx: SequencedReceiver::default(),
+            reliable_rx: ReliableReceiver::new(window),
+            ordered_rx: OrderedReceiver::new(window),
+            last_recv: now,
+            last_eliciting_sent: now,
+            ping_pending: false,
+            disconnect_to_send: None,
+            events: VecDeque::new(),
+            stats: ConnectionStats::default(),
+            rotation: 0,
+        }
+    }
+
+    /// The connection token every data packet carries.
+    pub fn token(&self) -> u32 {
+        self.token
+    }
+
+    /// Whether messages may be sent.
+    pub fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// Whether the connection has ended (it may still have disconnect copies to send).
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Whether the connection is done: closed with nothing left to send.
+    pub fn is_finished(&self) -> bool {
+        self.is_closed() && self.disconnect_to_send.is_none()
+    }
+
+    /// Queues a message.
+    pub fn send(&mut self, payload: Bytes, delivery: Delivery) -> Result<(), Error> {
+        if !self.is_open() {
+            return Err(Error::NotConnected);
+        }
+        let max = wire::max_message_size(self.mtu);
+        if payload.len() > max {
+            return Err(Error::MessageTooLarge {
+                size: payload.len(),
+                max,
+            });
+        }
+        let queued = self.buffered_bytes();
+        if queued + payload.len() > self.max_send_buffer_bytes {
+            return Err(Error::QueueFull {
+                queued_bytes: queued,
+                limit_bytes: self.max_send_buffer_bytes,
+            });
+        }
+        match delivery {
+            Delivery::Unreliable => self.unreliable.push(payload),
+            Delivery::UnreliableSequenced => self.sequenced.push(payload),
+            Delivery::Reliable => {
+                self.reliable.push(payload);
+            }
+            Delivery::ReliableOrdered => {
+                self.ordered.push(payload);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a graceful close: queued reliable data keeps flowing for up to
+    /// `linger`, then the peer is told `reason`. A second call changes nothing.
+    pub fn close(&mut self, reason: DisconnectReason, now: Instant) {
+        if self.state == State::Open {
+            self.state = State::Closing {
+                reason,
+                linger_until: now + self.linger,
+            };
+            self.finish_close_if_drained(now);
+        }
+    }
+
+    /// Ends the connection at once without telling the peer.
+    pub fn abort(&mut self) {
+        self.state = State::Closed;
+        self.disconnect_to_send = None;
+    }
+
+    fn finish_close_if_drained(&mut self, now: Instant) {
+        let State::Closing {
+            reason,
+            linger_until,
+        } = &self.state
+        else {
+            return;
+        };
+        let drained = self.reliable.is_drained() && self.ordered.is_drained();
+        if drained || now >= *linger_until {
+            self.disconnect_to_send = Some((reason.clone(), DISCONNECT_COPIES));
+            self.state = State::Closed;
+            self.events
+                .push_back(ConnEvent::Closed(CloseCause::LocalClosed));
+        }
+    }
+
+    fn close_with(&mut self, cause: CloseCause) {
+        if self.state != State::Closed {
+            self.state = State::Closed;
+            self.disconnect_to_send = None;
+            self.events.push_back(ConnEvent::Closed(cause));
+        }
+    }
+
+    /// Processes a data packet whose token the owner has already checked.
+    /// `frames` must be a slice of `datagram`, so payloads are shared, not copied.
+    pub fn handle_data(
+        &mut self,
+        now: Instant,
+        header: &DataHeader,
+        frames: &[u8],
+        datagram: &Bytes,
+    ) {
+        if self.state == State::Closed {
+            return;
+        }
+        match self.received.check(header.seq) {
+            Ok(()) => {}
+            Err(Stale::Duplicate) => {
+                self.stats.duplicates_dropped += 1;
+                return;
+            }
+            Err(Stale::TooOld) => {
+                self.stats.invalid_packets += 1;
+                return;
+            }
+        }
+        if let Err(violation) = self.validate_frames(frames) {
+            match violation {
+                Some(reason) => self.close_with(CloseCause::Violation(reason)),
+                None => self.stats.invalid_packets += 1,
+            }
+            return;
+        }
+        self.received.record(header.seq);
+        self.last_recv = now;
+        self.stats.in_packets += 1;
+        self.stats.in_bytes += datagram.len() as u64;
+
+        let (reliable, ordered) = (&mut self.reliable, &mut self.ordered);
+        let outcome = self.sent.on_ack(header.ack, header.ack_bits, now, |m, f| {
+            route_fate(reliable, ordered, m, f)
+        });
+        if let Some(sample) = outcome.rtt_sample {
+            self.rtt.on_sample(sample);
+        }
+        if outcome.acked > 0 {
+            self.rto_backoff = 0;
+        }
+        self.stats.packets_acked += u64::from(outcome.acked);
+        self.stats.packets_lost += u64::from(outcome.lost);
+
+        for frame in FrameIter::new(frames).flatten() {
+            if frame.is_ack_eliciting() {
+                self.ack_pending = true;
+            }
+            match frame {
+                Frame::Message {
+                    delivery,
+                    id,
+                    payload,
+                } => {
+                    let payload = datagram.slice_ref(payload);
+                    self.receive_message(delivery, id, payload);
+                }
+                Frame::Ping => self.stats.keepalive_count += 1,
+                Frame::Disconnect { code, text } => {
+                    self.close_with(CloseCause::PeerClosed(disconnect_reason(code, text)));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// `Err(None)`: malformed, drop the packet. `Err(Some(why))`: the peer lies.
+    fn validate_frames(&self, frames: &[u8]) -> Result<(), Option<&'static str>> {
+        for frame in FrameIter::new(frames) {
+            let Ok(frame) = frame else { return Err(None) };
+            let arrival = match frame {
+                Frame::Message {
+                    delivery: Delivery::Reliable,
+                    id,
+                    ..
+                } => self.reliable_rx.check(id),
+                Frame::Message {
+                    delivery: Delivery::ReliableOrdered,
+                    id,
+                    ..
+                } => self.ordered_rx.check(id),
+                _ => Arrival::New,
+            };
+            if arrival == Arrival::OutOfWindow {
+                return Err(Some("message id beyond the receive window"));
+            }
+        }
+        Ok(())
+    }
+
+    fn receive_message(&mut self, delivery: Delivery, id: u16, payload: Bytes) {
+        let events = &mut self.events;
+        let stats = &mut self.stats;
+        let mut deliver = |payload: Bytes| {
+            stats.in_messages += 1;
+            events.push_back(ConnEvent::Message { delivery, payload });
+        };
+        match delivery {
+            Delivery::Unreliable => deliver(payload),
+            Delivery::UnreliableSequenced => {
+                if self.sequenced_rx.accept(id) {
+                    deliver(payload);
+                } else {
+                    stats.stale_sequenced_dropped += 1;
+                }
+            }
+            Delivery::Reliable => match self.reliable_rx.check(id) {
+                Arrival::New => {
+                    self.reliable_rx.record(id);
+                    deliver(payload);
+                }
+                _ => stats.duplicates_dropped += 1,
+            },
+            Delivery::ReliableOrdered => match self.ordered_rx.check(id) {
+                Arrival::New => self.ordered_rx.insert(id, payload, deliver),
+                _ => stats.duplicates_dropped += 1,
+            },
+        }
+    }
+
+    /// Runs timers: peer timeout, retransmission timeout, keepalive, linger.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state == State::Closed {
+            return;
+        }
+        let silent = now.saturating_duration_since(self.last_recv);
+        if silent >= self.timeout {
+            self.close_with(CloseCause::TimedOut(self.timeout));
+            return;
+        }
+        let rto = self.rtt.rto(self.rto_backoff);
+        let (reliable, ordered) = (&mut self.reliable, &mut self.ordered);
+        let lost = self
+            .sent
+            .on_timeout(now, rto, |m, f| route_fate(reliable, ordered, m, f));
+        if lost > 0 {
+            self.stats.packets_lost += u64::from(lost);
+            self.rto_backoff = (self.rto_backoff + 1).min(MAX_BACKOFF);
+        }
+        if now >= self.last_eliciting_sent + self.ping_interval {
+            self.ping_pending = true;
+        }
+        self.finish_close_if_drained(now);
+    }
+
+    /// The earliest time [`handle_timeout`](Self::handle_timeout) has work to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        if self.state == State::Closed {
+            return None;
+        }
+        let mut deadline = self.last_recv + self.timeout;
+        if let Some(t) = self.sent.next_timeout(self.rtt.rto(self.rto_backoff)) {
+            deadline = deadline.min(t);
+        }
+        if !self.ping_pending {
+            deadline = deadline.min(self.last_eliciting_sent + self.ping_interval);
+        }
+        if let State::Closing { linger_until, .. } = self.state {
+            deadline = deadline.min(linger_until);
+        }
+        Some(deadline)
+    }
+
+    /// Whether [`poll_transmit`](Self::poll_transmit) would produce a datagram now.
+    pub fn wants_transmit(&self) -> bool {
+        if self.state == State::Closed {
+            return self.disconnect_to_send.is_some();
+        }
+        self.ack_pending
+            || self.ping_pending
+            || !self.unreliable.is_empty()
+            || !self.sequenced.is_empty()
+            || self.reliable.has_sendable(self.send_window)
+            || self.ordered.has_sendable(self.send_window)
+    }
+
+    /// Writes the next datagram to send into `out` (cleared first). Returns
+    /// false when there is nothing to send; call until it does.
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
+        out.clear();
+        if self.state == State::Closed {
+            return self.transmit_disconnect(out);
+        }
+        let (ack, ack_bits) = self.received.ack_state();
+        let seq = self.next_seq;
+        DataHeader {
+            token: self.token,
+            seq,
+            ack,
+            ack_bits,
+        }
+        .emit(out);
+        let mut carried = self.sent.take_list();
+        let mut eliciting = false;
+        let mut frames = 0usize;
+        if self.ping_pending {
+            wire::emit_ping(out);
+            self.ping_pending = false;
+            self.stats.keepalive_count += 1;
+            eliciting = true;
+            frames += 1;
+        }
+        for k in 0..4 {
+            let delivery = Delivery::ALL[(self.rotation + k) % 4];
+            let added = self.fill_channel(delivery, out, &mut carried);
+            if added > 0 && delivery.is_reliable() {
+                eliciting = true;
+            }
+            frames += added;
+        }
+        self.rotation = (self.rotation + 1) % 4;
+        if frames == 0 && !self.ack_pending {
+            out.clear();
+            return false;
+        }
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.ack_pending = false;
+        self.stats.out_packets += 1;
+        self.stats.out_bytes += out.len() as u64;
+        if frames > 0 {
+            let (reliable, ordered) = (&mut self.reliable, &mut self.ordered);
+            let lost = self.sent.on_sent(seq, now, eliciting, carried, |m, f| {
+                route_fate(reliable, ordered, m, f)
+            });
+            self.stats.packets_lost += u64::from(lost);
+        }
+        if eliciting {
+            self.last_eliciting_sent = now;
+        }
+        true
+    }
+
+    fn fill_channel(
+        &mut self,
+        delivery: Delivery,
+        out: &mut Vec<u8>,
+        carried: &mut Vec<MsgRef>,
+    ) -> usize {
+        let mut added = 0;
+        loop {
+            let room = self.mtu.saturating_sub(out.len());
+            let fits = |len: usize| wire::message_frame_len(delivery, len) <= room;
+            let next = match delivery {
+                Delivery::Unreliable => self.unreliable.next(fits).map(|(id, p)| (id, p, false)),
+                Delivery::UnreliableSequenced => {
+                    self.sequenced.next(fits).map(|(id, p)| (id, p, false))
+                }
+                Delivery::Reliable => self.reliable.next(self.send_window, fits),
+                Delivery::ReliableOrdered => self.ordered.next(self.send_window, fits),
+            };
+            let Some((id, payload, resend)) = next else {
+                return added;
+            };
+            wire::emit_message(out, delivery, id, &payload);
+            if delivery.is_reliable() {
+                carried.push(MsgRef { delivery, id });
+            }
+            if resend {
+                self.stats.resends += 1;
+            } else {
+                self.stats.out_messages += 1;
+            }
+            added += 1;
+        }
+    }
+
+    fn transmit_disconnect(&mut self, out: &mut Vec<u8>) -> bool {
+        let Some((reason, copies)) = self.disconnect_to_send.as_mut() else {
+            return false;
+        };
+        let (ack, ack_bits) = self.received.ack_state();
+        DataHeader {
+            token: self.token,
+            seq: self.next_seq,
+            ack,
+            ack_bits,
+        }
+        .emit(out);
+        let (code, text) = disconnect_code(reason);
+        wire::emit_disconnect(out, code, text);
+        *copies -= 1;
+        if *copies == 0 {
+            self.disconnect_to_send = None;
+        }
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.stats.out_packets += 1;
+        self.stats.out_bytes += out.len() as u64;
+        true
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<ConnEvent> {
+        self.events.pop_front()
+    }
+
+    /// Payload bytes held for sending or awaiting acknowledgement.
+    pub fn buffered_bytes(&self) -> usize {
+        self.unreliable.bytes()
+            + self.sequenced.bytes()
+            + self.reliable.bytes()
+            + self.ordered.bytes()
+    }
+
+    /// Payload bytes not yet put on the wire.
+    pub fn unsent_bytes(&self) -> usize {
+        self.unreliable.bytes()
+            + self.sequenced.bytes()
+            + self.reliable.unsent_bytes()
+            + self.ordered.unsent_bytes()
+    }
+
+    /// Counters of this connection.
+    pub fn stats(&self) -> &ConnectionStats {
+        &self.stats
+    }
+
+    /// Counts a datagram the socket refused.
+    pub fn note_send_failure(&mut self) {
+        self.stats.send_failures += 1;
+    }
+
+    /// Counts a datagram with this connection's token that failed to parse.
+    pub fn note_invalid_packet(&mut self) {
+        self.stats.invalid_packets += 1;
+    }
+
+    /// The RTT estimator.
+    pub fn rtt(&self) -> &RttEstimator {
+        &self.rtt
+    }
+
+    /// Packets sent and not yet acknowledged or declared lost.
+    pub fn pending_acks(&self) -> usize {
+        self.sent.in_flight()
+    }
+
+    /// Reliable messages sent and awaiting acknowledgement.
+    pub fn reliable_in_flight(&self) -> usize {
+        self.reliable.in_flight() + self.ordered.in_flight()
+    }
+
+    /// Ordered messages held waiting for a gap to fill.
+    pub fn reorder_queue(&self) -> usize {
+        self.ordered_rx.len()
+    }
+
+    /// When a packet was last accepted from the peer.
+    pub fn last_received(&self) -> Instant {
+        self.last_recv
+    }
+}

@@ -1,0 +1,156 @@
+//! Which packets have arrived from the peer: the source of the ack state, and
+//! of packet-level deduplication and replay rejection.
+//!
+//! A ring of `HISTORY` bits indexed by `seq % HISTORY` remembers the newest
+//! `HISTORY` sequence numbers. A packet already seen is a duplicate; one older
+//! than the history cannot be told from a replay and is dropped too (any
+//! reliable message it carried is resent by its sender).
+
+use super::seq::{seq_diff, seq_newer};
+
+const HISTORY: usize = 1024;
+const WORDS: usize = HISTORY / 64;
+
+/// Why an arriving packet was not new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stale {
+    /// Seen already.
+    Duplicate,
+    /// Older than the remembered history.
+    TooOld,
+}
+
+/// Receive history of packet sequence numbers.
+#[derive(Debug, Clone)]
+pub struct ReceivedPackets {
+    latest: Option<u16>,
+    bits: [u64; WORDS],
+}
+
+impl Default for ReceivedPackets {
+    fn default() -> Self {
+        ReceivedPackets {
+            latest: None,
+            bits: [0; WORDS],
+        }
+    }
+}
+
+impl ReceivedPackets {
+    fn bit(&self, seq: u16) -> bool {
+        let i = seq as usize % HISTORY;
+        self.bits[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    fn set(&mut self, seq: u16, on: bool) {
+        let i = seq as usize % HISTORY;
+        if on {
+            self.bits[i / 64] |= 1 << (i % 64);
+        } else {
+            self.bits[i / 64] &= !(1 << (i % 64));
+        }
+    }
+
+    /// Checks `seq` without recording it.
+    pub fn check(&self, seq: u16) -> Result<(), Stale> {
+        let Some(latest) = self.latest else {
+            return Ok(());
+        };
+        if seq_newer(seq, latest) {
+            return Ok(());
+        }
+        let behind = (-seq_diff(seq, latest)) as usize;
+        if behind >= HISTORY {
+            return Err(Stale::TooOld);
+        }
+        if self.bit(seq) {
+            return Err(Stale::Duplicate);
+        }
+        Ok(())
+    }
+
+    /// Records `seq` as received; it must have passed [`check`](Self::check).
+    pub fn record(&mut self, seq: u16) {
+        match self.latest {
+            Some(latest) if !seq_newer(seq, latest) => {}
+            Some(latest) => {
+                let ahead = seq_diff(seq, latest) as usize;
+                if ahead >= HISTORY {
+                    self.bits = [0; WORDS];
+                } else {
+                    for step in 1..=ahead {
+                        self.set(latest.wrapping_add(step as u16), false);
+                    }
+                }
+                self.latest = Some(seq);
+            }
+            None => self.latest = Some(seq),
+        }
+        self.set(seq, true);
+    }
+
+    /// The ack and ack bitfield to put on the next outgoing packet.
+    pub fn ack_state(&self) -> (u16, u32) {
+        let Some(latest) = self.latest else {
+            return (0, 0);
+        };
+        let mut bits = 0u32;
+        for i in 0..32u16 {
+            if self.bit(latest.wrapping_sub(1 + i)) {
+                bits |= 1 << i;
+            }
+        }
+        (latest, bits)
+    }
+
+    /// Whether any packet has arrived.
+    pub fn any(&self) -> bool {
+        self.latest.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acks_and_dedup_across_the_wrap() {
+        let mut r = ReceivedPackets::default();
+        assert_eq!(r.ack_state(), (0, 0));
+        let mut seq = 65_000u16;
+        for _ in 0..2000 {
+            assert_eq!(r.check(seq), Ok(()));
+            r.record(seq);
+            assert_eq!(r.check(seq), Err(Stale::Duplicate));
+            seq = seq.wrapping_add(1);
+        }
+        let (ack, bits) = r.ack_state();
+        assert_eq!(ack, seq.wrapping_sub(1));
+        assert_eq!(bits, u32::MAX);
+        assert_eq!(r.check(seq.wrapping_sub(1500)), Err(Stale::TooOld));
+    }
+
+    #[test]
+    fn gaps_show_in_the_bitfield_and_fill_late() {
+        let mut r = ReceivedPackets::default();
+        for s in [10u16, 11, 13, 14] {
+            r.record(s);
+        }
+        let (ack, bits) = r.ack_state();
+        assert_eq!(ack, 14);
+        assert_eq!(bits & 0b111, 0b101); // 13 yes, 12 no, 11 yes
+        assert_eq!(r.check(12), Ok(()));
+        r.record(12);
+        assert_eq!(r.ack_state(), (14, r.ack_state().1 | 0b10));
+        assert_eq!(r.ack_state().1 & 0b111, 0b111);
+    }
+
+    #[test]
+    fn big_jump_clears_history() {
+        let mut r = ReceivedPackets::default();
+        r.record(1);
+        r.record(3000);
+        assert_eq!(r.ack_state(), (3000, 0));
+        assert_eq!(r.check(1), Err(Stale::TooOld));
+    }
+}

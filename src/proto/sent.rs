@@ -1,0 +1,335 @@
+//! Packets sent and not yet resolved (acknowledged, lost, or forgotten), with
+//! the reliable messages each one carried.
+//!
+//! Acks are per packet: an acked packet acks every message it carried, a lost
+//! packet hands its messages back for resending. A packet is lost when a packet
+//! sent `PACKET_THRESHOLD` later has been acked (fast retransmit) or when its
+//! retransmission timeout passes. Entries stay in send order, so the oldest
+//! unresolved packet is always at the front and timers need no scan.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::seq::{seq_diff, seq_newer};
+use crate::Delivery;
+
+/// A packet sent this many sequence numbers after an unacked one, once acked,
+/// marks the older one lost (as in QUIC's packet threshold).
+pub const PACKET_THRESHOLD: i32 = 3;
+
+/// Most unresolved packets remembered; older ones are declared lost so memory stays bounded.
+pub const MAX_TRACKED: usize = 16_384;
+
+/// A reliable message carried by a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MsgRef {
+    /// `Reliable` or `ReliableOrdered`.
+    pub delivery: Delivery,
+    /// Message id on that channel.
+    pub id: u16,
+}
+
+/// What became of a packet's message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// The packet was acknowledged.
+    Acked,
+    /// The packet is deemed lost.
+    Lost,
+}
+
+#[derive(Debug)]
+struct SentPacket {
+    seq: u16,
+    sent_at: Instant,
+    ack_eliciting: bool,
+    resolved: bool,
+    messages: Vec<MsgRef>,
+}
+
+/// Outcome of processing one ack header.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AckOutcome {
+    /// RTT sample from the newest newly acked ack-eliciting packet.
+    pub rtt_sample: Option<Duration>,
+    /// Packets newly acked.
+    pub acked: u32,
+    /// Packets newly declared lost.
+    pub lost: u32,
+}
+
+/// The sent-packet record of one connection.
+#[derive(Debug, Default)]
+pub struct SentPackets {
+    entries: VecDeque<SentPacket>,
+    /// Recycled message lists, so steady-state sending does not allocate.
+    spare: Vec<Vec<MsgRef>>,
+    largest_acked: Option<u16>,
+    unresolved_eliciting: usize,
+}
+
+impl SentPackets {
+    /// A message list to fill for the next packet.
+    pub fn take_list(&mut self) -> Vec<MsgRef> {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// Records a sent packet. `messages` came from [`take_list`](Self::take_list).
+    pub fn on_sent(
+        &mut self,
+        seq: u16,
+        now: Instant,
+        ack_eliciting: bool,
+        messages: Vec<MsgRef>,
+        mut on_msg: impl FnMut(MsgRef, Fate),
+    ) -> u32 {
+        let mut lost = 0;
+        while self.entries.len() >= MAX_TRACKED {
+            if !self.entries[0].resolved {
+                lost += 1;
+                self.resolve_at(0, Fate::Lost, &mut on_msg);
+            }
+            if let Some(old) = self.entries.pop_front() {
+                self.recycle(old.messages);
+            }
+        }
+        if ack_eliciting {
+            self.unresolved_eliciting += 1;
+        }
+        self.entries.push_back(SentPacket {
+            seq,
+            sent_at: now,
+            ack_eliciting,
+            resolved: false,
+            messages,
+        });
+        lost
+    }
+
+    fn recycle(&mut self, mut list: Vec<MsgRef>) {
+        list.clear();
+        if self.spare.len() < 64 {
+            self.spare.push(list);
+        }
+    }
+
+    fn resolve_at(&mut self, i: usize, fate: Fate, on_msg: &mut impl FnMut(MsgRef, Fate)) {
+        let p = &mut self.entries[i];
+        p.resolved = true;
+        if p.ack_eliciting {
+            self.unresolved_eliciting -= 1;
+        }
+        for m in p.messages.drain(..) {
+            on_msg(m, fate);
+        }
+    }
+
+    fn index_of(&self, seq: u16) -> Option<usize> {
+        let front = self.entries.front()?.seq;
+        let offset = seq_diff(seq, front);
+        if offset < 0 {
+            return None;
+        }
+        // Entries are in send order but ack-only packets leave gaps, so the
+        // offset is an upper bound on the index: search below it.
+        let hi = (offset as usize).min(self.entries.len().saturating_sub(1));
+        let (a, b) = self.entries.as_slices();
+        let key = |p: &SentPacket| seq_diff(p.seq, front);
+        let find = |s: &[SentPacket]| s.binary_search_by_key(&offset, key).ok();
+        if hi < a.len() {
+            find(&a[..=hi])
+        } else {
+            find(a).or_else(|| find(&b[..=(hi - a.len())]).map(|i| i + a.len()))
+        }
+    }
+
+    /// Processes the ack header of a received packet.
+    pub fn on_ack(
+        &mut self,
+        ack: u16,
+        ack_bits: u32,
+        now: Instant,
+        mut on_msg: impl FnMut(MsgRef, Fate),
+    ) -> AckOutcome {
+        let mut out = AckOutcome::default();
+        let mut newest_acked: Option<(u16, Instant)> = None;
+        for i in 0..=32u16 {
+            let seq = if i == 0 {
+                ack
+            } else if ack_bits & (1 << (i - 1)) != 0 {
+                ack.wrapping_sub(i)
+            } else {
+                continue;
+            };
+            let Some(idx) = self.index_of(seq) else {
+                continue;
+            };
+            let entry = &self.entries[idx];
+            if entry.resolved {
+                continue;
+            }
+            if entry.ack_eliciting && newest_acked.is_none_or(|(s, _)| seq_newer(seq, s)) {
+                newest_acked = Some((seq, entry.sent_at));
+            }
+            self.resolve_at(idx, Fate::Acked, &mut on_msg);
+            out.acked += 1;
+            if self.largest_acked.is_none_or(|l| seq_newer(seq, l)) {
+                self.largest_acked = Some(seq);
+            }
+        }
+        out.rtt_sample = newest_acked.map(|(_, sent_at)| now.saturating_duration_since(sent_at));
+        if let Some(largest) = self.largest_acked {
+            let mut i = 0;
+            while i < self.entries.len()
+                && seq_diff(largest, self.entries[i].seq) >= PACKET_THRESHOLD
+            {
+                if !self.entries[i].resolved {
+                    self.resolve_at(i, Fate::Lost, &mut on_msg);
+                    out.lost += 1;
+                }
+                i += 1;
+            }
+        }
+        self.pop_resolved();
+        out
+    }
+
+    fn pop_resolved(&mut self) {
+        while self.entries.front().is_some_and(|p| p.resolved) {
+            if let Some(p) = self.entries.pop_front() {
+                self.recycle(p.messages);
+            }
+        }
+    }
+
+    /// Declares lost every ack-eliciting packet older than `rto`; returns how many.
+    /// Packets that asked for no ack are forgotten, not counted, after `4 * rto`.
+    pub fn on_timeout(
+        &mut self,
+        now: Instant,
+        rto: Duration,
+        mut on_msg: impl FnMut(MsgRef, Fate),
+    ) -> u32 {
+        let mut lost = 0;
+        let mut i = 0;
+        while i < self.entries.len() {
+            let (sent_at, resolved, eliciting) = {
+                let p = &self.entries[i];
+                (p.sent_at, p.resolved, p.ack_eliciting)
+            };
+            if sent_at + rto > now {
+                break;
+            }
+            if !resolved {
+                if eliciting {
+                    self.resolve_at(i, Fate::Lost, &mut on_msg);
+                    lost += 1;
+                } else if sent_at + rto * 4 <= now {
+                    self.entries[i].resolved = true;
+                }
+            }
+            i += 1;
+        }
+        self.pop_resolved();
+        lost
+    }
+
+    /// When the oldest unresolved ack-eliciting packet times out, given `rto`.
+    pub fn next_timeout(&self, rto: Duration) -> Option<Instant> {
+        if self.unresolved_eliciting == 0 {
+            // Only unacked non-eliciting packets remain: wake to forget them.
+            return self
+                .entries
+                .iter()
+                .find(|p| !p.resolved)
+                .map(|p| p.sent_at + rto * 4);
+        }
+        self.entries
+            .iter()
+            .find(|p| !p.resolved && p.ack_eliciting)
+            .map(|p| p.sent_at + rto)
+    }
+
+    /// Packets sent and not yet acknowledged or declared lost.
+    pub fn in_flight(&self) -> usize {
+        self.entries.iter().filter(|p| !p.resolved).count()
+    }
+
+    /// Ack-eliciting packets awaiting an ack.
+    pub fn unresolved_eliciting(&self) -> usize {
+        self.unresolved_eliciting
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(id: u16) -> MsgRef {
+        MsgRef {
+            delivery: Delivery::Reliable,
+            id,
+        }
+    }
+
+    fn send(s: &mut SentPackets, seq: u16, now: Instant, id: u16) {
+        let mut list = s.take_list();
+        list.push(msg(id));
+        s.on_sent(seq, now, true, list, |_, _| {});
+    }
+
+    #[test]
+    fn ack_resolves_messages_and_samples_rtt() {
+        let t0 = Instant::now();
+        let mut s = SentPackets::default();
+        for seq in 0..5u16 {
+            send(&mut s, seq, t0, seq * 10);
+        }
+        let mut acked = Vec::new();
+        let out = s.on_ack(4, 0b0111, t0 + Duration::from_millis(20), |m, f| {
+            acked.push((m.id, f))
+        });
+        // 4 acked, bits: 3, 2, 1 acked; 0 is 4 behind the largest acked -> lost.
+        assert_eq!(out.acked, 4);
+        assert_eq!(out.lost, 1);
+        assert_eq!(out.rtt_sample, Some(Duration::from_millis(20)));
+        assert!(acked.contains(&(0, Fate::Lost)));
+        assert!(acked.contains(&(40, Fate::Acked)));
+        assert_eq!(s.in_flight(), 0);
+        // A second ack of the same packets changes nothing.
+        let again = s.on_ack(4, 0b0111, t0, |_, _| panic!("resolved twice"));
+        assert_eq!(again.acked, 0);
+    }
+
+    #[test]
+    fn timeout_declares_loss_in_send_order() {
+        let t0 = Instant::now();
+        let mut s = SentPackets::default();
+        send(&mut s, 65_535, t0, 1);
+        send(&mut s, 0, t0 + Duration::from_millis(10), 2);
+        let rto = Duration::from_millis(50);
+        assert_eq!(s.next_timeout(rto), Some(t0 + rto));
+        let mut lost = Vec::new();
+        assert_eq!(s.on_timeout(t0 + rto, rto, |m, _| lost.push(m.id)), 1);
+        assert_eq!(lost, vec![1]);
+        assert_eq!(
+            s.next_timeout(rto),
+            Some(t0 + Duration::from_millis(10) + rto)
+        );
+    }
+
+    #[test]
+    fn lookup_works_with_gaps_and_wrap() {
+        let t0 = Instant::now();
+        let mut s = SentPackets::default();
+        let seqs = [65_530u16, 65_533, 65_535, 1, 2, 7];
+        for (i, seq) in seqs.iter().enumerate() {
+            send(&mut s, *seq, t0, i as u16);
+        }
+        for (i, seq) in seqs.iter().enumerate() {
+            assert_eq!(s.index_of(*seq), Some(i), "seq {seq}");
+        }
+        assert_eq!(s.index_of(3), None);
+        assert_eq!(s.index_of(65_000), None);
+    }
+}

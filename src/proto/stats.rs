@@ -1,0 +1,35 @@
+//! Counters one connection keeps about itself; `metrics.rs` turns them into
+//! the user's snapshot.
+
+/// Raw counters of one connection.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ConnectionStats {
+    /// UDP payload bytes received (header + frames).
+    pub in_bytes: u64,
+    /// UDP payload bytes sent.
+    pub out_bytes: u64,
+    /// Packets accepted.
+    pub in_packets: u64,
+    /// Packets sent.
+    pub out_packets: u64,
+    /// Messages delivered to the application.
+    pub in_messages: u64,
+    /// Messages put on the wire for the first time.
+    pub out_messages: u64,
+    /// Keepalive pings sent plus received.
+    pub keepalive_count: u64,
+    /// Reliable messages sent again.
+    pub resends: u64,
+    /// Packets or messages received twice and dropped.
+    pub duplicates_dropped: u64,
+    /// Packets dropped as malformed, stale or out of window.
+    pub invalid_packets: u64,
+    /// Packets acknowledged by the peer.
+    pub packets_acked: u64,
+    /// Packets declared lost.
+    pub packets_lost: u64,
+    /// Unreliable-sequenced messages dropped for arriving after a newer one.
+    pub stale_sequenced_dropped: u64,
+    /// Datagrams the socket refused (full OS buffer).
+    pub send_failures: u64,
+}

@@ -1,0 +1,33 @@
+//! Transports move datagrams between addresses and own nothing of the protocol.
+//!
+//! Two implementations share the [`Socket`] trait: [`udp::UdpSocket`] over the
+//! operating system through `mio`, and [`sim::SimSocket`] on an in-memory
+//! [`sim::SimNetwork`] with a seeded link conditioner and virtual time. A
+//! transport never parses a datagram and never blocks unless asked to wait.
+
+pub mod sim;
+pub mod udp;
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A bound, non-blocking datagram socket.
+pub trait Socket: Send {
+    /// Sends one datagram. A datagram the transport cannot take right now
+    /// (a full OS buffer) is reported as `ErrorKind::WouldBlock`; the caller
+    /// counts it as dropped, as the network would.
+    fn send_to(&mut self, data: &[u8], to: SocketAddr) -> io::Result<()>;
+
+    /// Receives one datagram into `buf` if one is ready, returning its length
+    /// and sender. `Ok(None)` means nothing is ready. A datagram longer than
+    /// `buf` is truncated to `buf.len()`.
+    fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>>;
+
+    /// The address this socket is bound to.
+    fn local_addr(&self) -> SocketAddr;
+
+    /// Waits until a datagram may be ready or `timeout` passes. The simulated
+    /// transport returns at once: its time only moves when the test moves it.
+    fn wait(&mut self, timeout: Duration) -> io::Result<()>;
+}

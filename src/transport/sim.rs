@@ -1,0 +1,1080 @@
+//! The in-memory simulated network ("sandbox") with virtual time.
+//!
+//! A [`SimNetwork`] owns a [`VirtualClock`], the table of bound
+//! [`SimSocket`]s, one delivery queue per socket, the [`LinkConditioner`]s
+//! that decide what happens to each datagram, and the counters tests assert
+//! on. Nothing here sleeps or spawns: a datagram sent now becomes receivable
+//! once the virtual clock reaches its delivery time, and the test (or a
+//! driver using [`SimNetwork::next_delivery_time`]) moves the clock.
+//!
+//! Every random decision comes from one `ChaCha8Rng` seeded at construction,
+//! so the same seed and the same sequence of sends and clock moves give the
+//! same losses, delays and delivery order on every run and platform.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::Socket;
+use crate::clock::VirtualClock;
+
+/// First port handed out when a socket binds port 0, like an OS ephemeral
+/// range; far from the well-known ports tests tend to bind explicitly.
+const EPHEMERAL_START: u16 = 40_000;
+
+/// Default bound on datagrams queued per destination, so a test that sends
+/// without ever receiving cannot grow memory without limit.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 65_536;
+
+/// Gilbert–Elliott burst loss: the link flips between a good state (no burst
+/// loss) and a bad state (loses with `loss_in_bad`), so losses cluster the way
+/// they do on congested or wireless links.
+///
+/// The state is kept per direction of each link and steps once per datagram
+/// sent on it. Probabilities outside `0..=1` are clamped; NaN counts as 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BurstLoss {
+    /// Probability, per datagram, of moving from the good to the bad state.
+    pub p_enter_bad: f64,
+    /// Probability, per datagram, of moving from the bad back to the good state.
+    pub p_leave_bad: f64,
+    /// Probability a datagram is lost while the link is in the bad state.
+    pub loss_in_bad: f64,
+}
+
+/// What a link does to the datagrams crossing it. `Default` is a perfect
+/// link: no loss, no delay, no duplication, no reordering, no size limit.
+///
+/// Probabilities outside `0..=1` are clamped and NaN counts as 0, so no
+/// setting can make a send panic.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LinkConditioner {
+    /// Probability each datagram is dropped, independently of the others.
+    pub loss: f64,
+    /// Correlated (bursty) loss on top of `loss`.
+    pub burst_loss: Option<BurstLoss>,
+    /// One-way delay every datagram gets.
+    pub latency: Duration,
+    /// Extra delay drawn uniformly from `0..=jitter` per datagram. Jitter
+    /// larger than the gap between sends reorders datagrams by itself.
+    pub jitter: Duration,
+    /// Probability a datagram is delivered twice; the copy draws its own jitter.
+    pub duplicate: f64,
+    /// Probability a datagram is held back by an extra `reorder_delay`, so
+    /// later datagrams overtake it.
+    pub reorder: f64,
+    /// The extra delay of a datagram picked for reordering.
+    pub reorder_delay: Duration,
+    /// Datagrams longer than this many bytes are dropped, as a path MTU
+    /// without fragmentation would.
+    pub mtu: Option<usize>,
+}
+
+impl LinkConditioner {
+    /// A perfect link; chain the builder methods to degrade it.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the independent loss probability.
+    #[must_use]
+    pub fn loss(mut self, p: f64) -> Self {
+        self.loss = p;
+        self
+    }
+
+    /// Sets Gilbert–Elliott burst loss.
+    #[must_use]
+    pub fn burst_loss(mut self, burst: BurstLoss) -> Self {
+        self.burst_loss = Some(burst);
+        self
+    }
+
+    /// Sets the one-way latency.
+    #[must_use]
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// Sets the maximum extra uniform delay.
+    #[must_use]
+    pub fn jitter(mut self, jitter: Duration) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// Sets the duplication probability.
+    #[must_use]
+    pub fn duplicate(mut self, p: f64) -> Self {
+        self.duplicate = p;
+        self
+    }
+
+    /// Holds back a fraction `p` of datagrams by an extra `delay`.
+    #[must_use]
+    pub fn reorder(mut self, p: f64, delay: Duration) -> Self {
+        self.reorder = p;
+        self.reorder_delay = delay;
+        self
+    }
+
+    /// Drops datagrams longer than `mtu` bytes.
+    #[must_use]
+    pub fn mtu(mut self, mtu: usize) -> Self {
+        self.mtu = Some(mtu);
+        self
+    }
+}
+
+/// Counters over the whole network since it was made.
+///
+/// Every sent datagram ends up in exactly one of: delivered, one of the
+/// `dropped_*` counters, or still in flight. Duplicated copies count in
+/// `duplicated` when made and then like any other datagram.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Datagrams handed to `send_to`.
+    pub sent: u64,
+    /// Datagrams (including duplicate copies) returned by `recv_from`.
+    pub delivered: u64,
+    /// Dropped by independent or burst loss (or a delay too large to represent).
+    pub dropped_loss: u64,
+    /// Dropped because a blackout was on when sent or when due for delivery.
+    pub dropped_blackout: u64,
+    /// Dropped for being longer than the link's MTU.
+    pub dropped_mtu: u64,
+    /// Dropped because nothing was bound at the destination when sent, or the
+    /// destination unbound while they were in flight.
+    pub dropped_no_receiver: u64,
+    /// Dropped because the sender or the destination was marked down.
+    pub dropped_down: u64,
+    /// Dropped because the destination already had `max_in_flight` queued.
+    pub dropped_queue_full: u64,
+    /// Extra copies made by duplication.
+    pub duplicated: u64,
+    /// Bytes handed to `send_to`, whatever became of them.
+    pub bytes_sent: u64,
+    /// Bytes returned by `recv_from` (before truncation to the caller's buffer).
+    pub bytes_delivered: u64,
+}
+
+/// A datagram waiting in a destination's queue.
+#[derive(Debug)]
+struct InFlight {
+    deliver_at: Instant,
+    /// Send order, so datagrams due at the same instant leave in the order
+    /// they were sent and the heap order is total (hence deterministic).
+    seq: u64,
+    from: SocketAddr,
+    data: Bytes,
+}
+
+impl PartialEq for InFlight {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for InFlight {}
+
+impl PartialOrd for InFlight {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for InFlight {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.deliver_at, self.seq).cmp(&(other.deliver_at, other.seq))
+    }
+}
+
+/// A bound address: its identity (so a stale handle cannot unbind a newer
+/// socket) and its delivery queue, earliest first.
+#[derive(Debug)]
+struct Endpoint {
+    id: u64,
+    queue: BinaryHeap<Reverse<InFlight>>,
+}
+
+/// A blackout interval `[start, end)`; `end` is `None` while a blackout set
+/// with `set_blackout(true)` is still on.
+#[derive(Clone, Copy, Debug)]
+struct Blackout {
+    start: Instant,
+    end: Option<Instant>,
+}
+
+impl Blackout {
+    fn covers(&self, t: Instant) -> bool {
+        t >= self.start && self.end.map_or(true, |end| t < end)
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    clock: VirtualClock,
+    rng: ChaCha8Rng,
+    default_conditioner: LinkConditioner,
+    link_conditioners: HashMap<(SocketAddr, SocketAddr), LinkConditioner>,
+    /// Gilbert–Elliott state per directed link: `true` while in the bad state.
+    burst_bad: HashMap<(SocketAddr, SocketAddr), bool>,
+    /// Blackout intervals that may still matter: open ones, and closed ones a
+    /// queued datagram's delivery time could still fall into.
+    blackouts: Vec<Blackout>,
+    down: HashSet<SocketAddr>,
+    endpoints: HashMap<SocketAddr, Endpoint>,
+    next_endpoint_id: u64,
+    next_seq: u64,
+    max_in_flight: usize,
+    stats: SimStats,
+    bytes_between: HashMap<(SocketAddr, SocketAddr), u64>,
+    bytes_sent_by: HashMap<SocketAddr, u64>,
+    bytes_received_by: HashMap<SocketAddr, u64>,
+}
+
+/// Draws `true` with probability `p`, clamped to `0..=1` (NaN is 0). Never
+/// panics, unlike `Rng::gen_bool` on out-of-range input.
+fn chance(rng: &mut ChaCha8Rng, p: f64) -> bool {
+    if p.is_nan() || p <= 0.0 {
+        return false;
+    }
+    // `gen::<f64>()` is in `[0, 1)`, so `p >= 1` always succeeds.
+    rng.gen::<f64>() < p
+}
+
+/// A uniform duration in `0..=max`; a zero `max` consumes no randomness.
+fn uniform_up_to(rng: &mut ChaCha8Rng, max: Duration) -> Duration {
+    if max.is_zero() {
+        return Duration::ZERO;
+    }
+    let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
+    Duration::from_nanos(rng.gen_range(0..=nanos))
+}
+
+/// `addr` with its IP replaced by the unspecified address of the same family,
+/// for matching sockets bound to `0.0.0.0` / `[::]`.
+fn wildcard_of(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
+impl Inner {
+    fn blackout_at(&self, t: Instant) -> bool {
+        self.blackouts.iter().any(|b| b.covers(t))
+    }
+
+    /// The bound address a datagram to `to` lands on: an exact match, else a
+    /// socket bound to the wildcard address on that port.
+    fn resolve(&self, to: SocketAddr) -> Option<SocketAddr> {
+        if self.endpoints.contains_key(&to) {
+            return Some(to);
+        }
+        let wildcard = wildcard_of(to);
+        self.endpoints.contains_key(&wildcard).then_some(wildcard)
+    }
+
+    fn next_delivery_time(&self) -> Option<Instant> {
+        self.endpoints
+            .values()
+            .filter_map(|e| e.queue.peek().map(|Reverse(d)| d.deliver_at))
+            .min()
+    }
+
+    /// Forgets closed blackouts no queued or future datagram can fall into:
+    /// those that ended before both now and the earliest queued delivery.
+    fn prune_blackouts(&mut self) {
+        let now = self.clock.now();
+        let horizon = self.next_delivery_time().map_or(now, |t| t.min(now));
+        self.blackouts
+            .retain(|b| b.end.map_or(true, |end| end > horizon));
+    }
+
+    /// Steps the Gilbert–Elliott chain of a link and says whether it loses
+    /// this datagram.
+    fn burst_loses(&mut self, link: (SocketAddr, SocketAddr), burst: BurstLoss) -> bool {
+        let was_bad = self.burst_bad.get(&link).copied().unwrap_or(false);
+        let bad = if was_bad {
+            !chance(&mut self.rng, burst.p_leave_bad)
+        } else {
+            chance(&mut self.rng, burst.p_enter_bad)
+        };
+        self.burst_bad.insert(link, bad);
+        bad && chance(&mut self.rng, burst.loss_in_bad)
+    }
+
+    /// Queues one copy for `dest`, or counts it dropped if the queue is full
+    /// or the delay cannot be represented.
+    fn enqueue(&mut self, dest: SocketAddr, from: SocketAddr, data: Bytes, delay: Duration) {
+        let Some(deliver_at) = self.clock.now().checked_add(delay) else {
+            // A delay past the end of representable time never arrives.
+            self.stats.dropped_loss += 1;
+            return;
+        };
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        let max_in_flight = self.max_in_flight;
+        let Some(endpoint) = self.endpoints.get_mut(&dest) else {
+            self.stats.dropped_no_receiver += 1;
+            return;
+        };
+        if endpoint.queue.len() >= max_in_flight {
+            self.stats.dropped_queue_full += 1;
+            return;
+        }
+        endpoint.queue.push(Reverse(InFlight {
+            deliver_at,
+            seq,
+            from,
+            data,
+        }));
+    }
+
+    fn send(&mut self, from: SocketAddr, to: SocketAddr, data: &[u8]) {
+        let len = data.len() as u64;
+        self.stats.sent += 1;
+        self.stats.bytes_sent += len;
+        *self.bytes_between.entry((from, to)).or_insert(0) += len;
+        *self.bytes_sent_by.entry(from).or_insert(0) += len;
+
+        let now = self.clock.now();
+        if self.blackout_at(now) {
+            self.stats.dropped_blackout += 1;
+            return;
+        }
+        if self.down.contains(&from) || self.down.contains(&to) {
+            self.stats.dropped_down += 1;
+            return;
+        }
+        // Cloned so the RNG and the maps can be borrowed mutably below; a
+        // conditioner is a few words.
+        let cond = self
+            .link_conditioners
+            .get(&(from, to))
+            .unwrap_or(&self.default_conditioner)
+            .clone();
+        if cond.mtu.is_some_and(|mtu| data.len() > mtu) {
+            self.stats.dropped_mtu += 1;
+            return;
+        }
+        // Loss is decided before the receiver is looked up, so the share of
+        // datagrams lost does not depend on whether anyone is listening.
+        let burst_lost = match cond.burst_loss {
+            Some(burst) => self.burst_loses((from, to), burst),
+            None => false,
+        };
+        if burst_lost || chance(&mut self.rng, cond.loss) {
+            self.stats.dropped_loss += 1;
+            return;
+        }
+        let Some(dest) = self.resolve(to) else {
+            self.stats.dropped_no_receiver += 1;
+            return;
+        };
+
+        let mut delay = cond
+            .latency
+            .saturating_add(uniform_up_to(&mut self.rng, cond.jitter));
+        if chance(&mut self.rng, cond.reorder) {
+            delay = delay.saturating_add(cond.reorder_delay);
+        }
+        let duplicate_delay = chance(&mut self.rng, cond.duplicate).then(|| {
+            cond.latency
+                .saturating_add(uniform_up_to(&mut self.rng, cond.jitter))
+        });
+
+        let data = Bytes::copy_from_slice(data);
+        if let Some(dup_delay) = duplicate_delay {
+            self.stats.duplicated += 1;
+            self.enqueue(dest, from, data.clone(), dup_delay);
+        }
+        self.enqueue(dest, from, data, delay);
+    }
+
+    fn recv(&mut self, at: SocketAddr, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        let now = self.clock.now();
+        loop {
+            let endpoint = self.endpoints.get_mut(&at)?;
+            match endpoint.queue.peek() {
+                Some(Reverse(d)) if d.deliver_at <= now => {}
+                _ => return None,
+            }
+            let Reverse(datagram) = endpoint.queue.pop()?;
+            // Delivery-time checks: a blackout covering the moment it would
+            // arrive, or either end having vanished meanwhile, loses it.
+            if self.blackout_at(datagram.deliver_at) {
+                self.stats.dropped_blackout += 1;
+                continue;
+            }
+            if self.down.contains(&datagram.from) || self.down.contains(&at) {
+                self.stats.dropped_down += 1;
+                continue;
+            }
+            let len = datagram.data.len();
+            let n = len.min(buf.len());
+            buf[..n].copy_from_slice(&datagram.data[..n]);
+            self.stats.delivered += 1;
+            self.stats.bytes_delivered += len as u64;
+            *self.bytes_received_by.entry(at).or_insert(0) += len as u64;
+            return Some((n, datagram.from));
+        }
+    }
+}
+
+/// An in-memory network of [`SimSocket`]s sharing one virtual clock and one
+/// seeded random source. Cloning is cheap and yields a handle to the same
+/// network.
+#[derive(Clone)]
+pub struct SimNetwork {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl fmt::Debug for SimNetwork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.inner.lock();
+        f.debug_struct("SimNetwork")
+            .field("elapsed", &inner.clock.elapsed())
+            .field("sockets", &inner.endpoints.len())
+            .field("stats", &inner.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimNetwork {
+    /// A network with a perfect link everywhere, a fresh [`VirtualClock`] and
+    /// all randomness drawn from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self::with_clock(seed, VirtualClock::new())
+    }
+
+    /// Like [`SimNetwork::new`] but on an existing clock, e.g. one shared
+    /// with other simulated components.
+    pub fn with_clock(seed: u64, clock: VirtualClock) -> Self {
+        SimNetwork {
+            inner: Arc::new(Mutex::new(Inner {
+                clock,
+                rng: ChaCha8Rng::seed_from_u64(seed),
+                default_conditioner: LinkConditioner::default(),
+                link_conditioners: HashMap::new(),
+                burst_bad: HashMap::new(),
+                blackouts: Vec::new(),
+                down: HashSet::new(),
+                endpoints: HashMap::new(),
+                next_endpoint_id: 0,
+                next_seq: 0,
+                max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+                stats: SimStats::default(),
+                bytes_between: HashMap::new(),
+                bytes_sent_by: HashMap::new(),
+                bytes_received_by: HashMap::new(),
+            })),
+        }
+    }
+
+    /// The network's virtual clock; advance it to let datagrams arrive.
+    pub fn clock(&self) -> VirtualClock {
+        self.inner.lock().clock.clone()
+    }
+
+    /// Binds a socket at `addr`. Port 0 assigns the first free port from
+    /// 40000 upwards on that IP. Fails with `AddrInUse` if `addr` is taken,
+    /// or `AddrNotAvailable` if no ephemeral port is left.
+    pub fn bind(&self, addr: SocketAddr) -> io::Result<SimSocket> {
+        let mut inner = self.inner.lock();
+        let addr = if addr.port() == 0 {
+            (EPHEMERAL_START..=u16::MAX)
+                .map(|port| SocketAddr::new(addr.ip(), port))
+                .find(|a| !inner.endpoints.contains_key(a))
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::AddrNotAvailable,
+                        "no free ephemeral port on the simulated network",
+                    )
+                })?
+        } else if inner.endpoints.contains_key(&addr) {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("{addr} is already bound on the simulated network"),
+            ));
+        } else {
+            addr
+        };
+        let id = inner.next_endpoint_id;
+        inner.next_endpoint_id = inner.next_endpoint_id.wrapping_add(1);
+        inner.endpoints.insert(
+            addr,
+            Endpoint {
+                id,
+                queue: BinaryHeap::new(),
+            },
+        );
+        Ok(SimSocket {
+            network: self.clone(),
+            addr,
+            id,
+        })
+    }
+
+    /// Sets the conditioner of every link without a per-link override.
+    pub fn set_conditioner(&self, conditioner: LinkConditioner) {
+        self.inner.lock().default_conditioner = conditioner;
+    }
+
+    /// Overrides the conditioner of the one direction `from` → `to`.
+    pub fn set_link_conditioner(
+        &self,
+        from: SocketAddr,
+        to: SocketAddr,
+        conditioner: LinkConditioner,
+    ) {
+        self.inner
+            .lock()
+            .link_conditioners
+            .insert((from, to), conditioner);
+    }
+
+    /// Removes the override of `from` → `to`, returning it to the default.
+    pub fn clear_link_conditioner(&self, from: SocketAddr, to: SocketAddr) {
+        self.inner.lock().link_conditioners.remove(&(from, to));
+    }
+
+    /// Turns a network-wide blackout on or off. While on, every datagram sent
+    /// is dropped, and so is every in-flight datagram whose delivery time
+    /// falls inside the blackout.
+    pub fn set_blackout(&self, on: bool) {
+        let mut inner = self.inner.lock();
+        let now = inner.clock.now();
+        let open = inner.blackouts.iter().position(|b| b.end.is_none());
+        match (on, open) {
+            (true, None) => inner.blackouts.push(Blackout {
+                start: now,
+                end: None,
+            }),
+            (false, Some(i)) => inner.blackouts[i].end = Some(now),
+            // Already in the requested state.
+            _ => {}
+        }
+        inner.prune_blackouts();
+    }
+
+    /// A blackout from now until `now + duration` in virtual time, with the
+    /// same effect as [`SimNetwork::set_blackout`] during that interval.
+    pub fn blackout_for(&self, duration: Duration) {
+        let mut inner = self.inner.lock();
+        let now = inner.clock.now();
+        // An end beyond representable time is a blackout that never ends.
+        let end = now.checked_add(duration);
+        inner.blackouts.push(Blackout { start: now, end });
+        inner.prune_blackouts();
+    }
+
+    /// Whether a blackout covers the current virtual time.
+    pub fn is_blackout(&self) -> bool {
+        let inner = self.inner.lock();
+        inner.blackout_at(inner.clock.now())
+    }
+
+    /// Marks `addr` as down (or back up): datagrams from or to it are dropped,
+    /// when sent and when due for delivery, as if the host vanished without
+    /// closing anything. Its socket stays bound.
+    pub fn set_address_down(&self, addr: SocketAddr, down: bool) {
+        let mut inner = self.inner.lock();
+        if down {
+            inner.down.insert(addr);
+        } else {
+            inner.down.remove(&addr);
+        }
+    }
+
+    /// Caps datagrams queued per destination (default
+    /// [`DEFAULT_MAX_IN_FLIGHT`]); datagrams beyond it are dropped and counted.
+    /// Datagrams already queued are kept.
+    pub fn set_max_in_flight(&self, max: usize) {
+        self.inner.lock().max_in_flight = max;
+    }
+
+    /// The earliest delivery time of any queued datagram, so a driver can
+    /// jump the clock straight to it. `None` when nothing is in flight.
+    pub fn next_delivery_time(&self) -> Option<Instant> {
+        self.inner.lock().next_delivery_time()
+    }
+
+    /// Advances the clock to the next delivery time, if any, and returns it.
+    /// A delivery time already in the past leaves the clock where it is.
+    pub fn advance_to_next_delivery(&self) -> Option<Instant> {
+        let inner = self.inner.lock();
+        let next = inner.next_delivery_time()?;
+        inner.clock.advance_to(next);
+        Some(next)
+    }
+
+    /// Datagrams queued across all destinations, duplicates included.
+    pub fn in_flight(&self) -> usize {
+        self.inner
+            .lock()
+            .endpoints
+            .values()
+            .map(|e| e.queue.len())
+            .sum()
+    }
+
+    /// A snapshot of the network's counters.
+    pub fn stats(&self) -> SimStats {
+        self.inner.lock().stats
+    }
+
+    /// Bytes handed to `send_to` by the socket at `addr`, whatever became of them.
+    pub fn bytes_sent_by(&self, addr: SocketAddr) -> u64 {
+        self.inner
+            .lock()
+            .bytes_sent_by
+            .get(&addr)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Bytes the socket at `addr` received through `recv_from` (full datagram
+    /// lengths, before truncation to the caller's buffer).
+    pub fn bytes_received_by(&self, addr: SocketAddr) -> u64 {
+        self.inner
+            .lock()
+            .bytes_received_by
+            .get(&addr)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Bytes sent from `from` addressed to `to`, whatever became of them:
+    /// what an amplification check compares against `bytes_between(to, from)`.
+    pub fn bytes_between(&self, from: SocketAddr, to: SocketAddr) -> u64 {
+        self.inner
+            .lock()
+            .bytes_between
+            .get(&(from, to))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// A socket bound on a [`SimNetwork`]. Dropping it unbinds the address and
+/// discards the datagrams queued for it.
+pub struct SimSocket {
+    network: SimNetwork,
+    addr: SocketAddr,
+    /// Which binding of `addr` this is, so dropping cannot unbind another.
+    id: u64,
+}
+
+impl fmt::Debug for SimSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimSocket")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimSocket {
+    /// The network this socket is bound on.
+    pub fn network(&self) -> &SimNetwork {
+        &self.network
+    }
+}
+
+impl Socket for SimSocket {
+    /// Never fails: whatever the network does to the datagram is silent, as
+    /// on a real network.
+    fn send_to(&mut self, data: &[u8], to: SocketAddr) -> io::Result<()> {
+        self.network.inner.lock().send(self.addr, to, data);
+        Ok(())
+    }
+
+    fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
+        Ok(self.network.inner.lock().recv(self.addr, buf))
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Returns at once: virtual time only moves when the test moves it.
+    fn wait(&mut self, _timeout: Duration) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for SimSocket {
+    fn drop(&mut self) {
+        let mut inner = self.network.inner.lock();
+        if inner
+            .endpoints
+            .get(&self.addr)
+            .is_some_and(|e| e.id == self.id)
+        {
+            if let Some(endpoint) = inner.endpoints.remove(&self.addr) {
+                inner.stats.dropped_no_receiver += endpoint.queue.len() as u64;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().expect("test address")
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Drains everything receivable now into `(payload, from)` pairs.
+    fn drain(socket: &mut SimSocket) -> Vec<(Vec<u8>, SocketAddr)> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 2048];
+        while let Ok(Some((len, from))) = socket.recv_from(&mut buf) {
+            out.push((buf[..len].to_vec(), from));
+        }
+        out
+    }
+
+    /// Sends `count` numbered datagrams a→b, one per millisecond, then runs
+    /// the clock until everything has arrived; returns the received numbers.
+    fn run_numbered(net: &SimNetwork, count: u32) -> Vec<u32> {
+        let mut a = net.bind(addr("10.0.0.1:1000")).expect("bind a");
+        let mut b = net.bind(addr("10.0.0.2:2000")).expect("bind b");
+        let clock = net.clock();
+        let mut got = Vec::new();
+        let mut collect = |b: &mut SimSocket| {
+            for (payload, _) in drain(b) {
+                let bytes: [u8; 4] = payload[..4].try_into().expect("4-byte payload");
+                got.push(u32::from_le_bytes(bytes));
+            }
+        };
+        for i in 0..count {
+            a.send_to(&i.to_le_bytes(), b.local_addr()).expect("send");
+            clock.advance(ms(1));
+            collect(&mut b);
+        }
+        while net.advance_to_next_delivery().is_some() {
+            collect(&mut b);
+        }
+        got
+    }
+
+    #[test]
+    fn perfect_link_delivers_in_order_after_latency() {
+        let net = SimNetwork::new(1);
+        net.set_conditioner(LinkConditioner::new().latency(ms(50)));
+        let mut a = net.bind(addr("10.0.0.1:1000")).expect("bind a");
+        let mut b = net.bind(addr("10.0.0.2:2000")).expect("bind b");
+        for i in 0..5u8 {
+            a.send_to(&[i], b.local_addr()).expect("send");
+        }
+        let clock = net.clock();
+        clock.advance(ms(49));
+        assert!(
+            drain(&mut b).is_empty(),
+            "visible before the latency passed"
+        );
+        assert_eq!(net.next_delivery_time(), Some(clock.now() + ms(1)));
+        clock.advance(ms(1));
+        let got = drain(&mut b);
+        let payloads: Vec<u8> = got.iter().map(|(p, _)| p[0]).collect();
+        assert_eq!(payloads, vec![0, 1, 2, 3, 4]);
+        assert!(got.iter().all(|(_, from)| *from == a.local_addr()));
+        assert_eq!(net.next_delivery_time(), None);
+        let stats = net.stats();
+        assert_eq!(stats.sent, 5);
+        assert_eq!(stats.delivered, 5);
+        assert_eq!(stats.bytes_sent, 5);
+    }
+
+    #[test]
+    fn loss_one_drops_everything() {
+        let net = SimNetwork::new(2);
+        net.set_conditioner(LinkConditioner::new().loss(1.0));
+        assert!(run_numbered(&net, 100).is_empty());
+        assert_eq!(net.stats().dropped_loss, 100);
+    }
+
+    #[test]
+    fn loss_fraction_is_close_to_configured() {
+        let net = SimNetwork::new(3);
+        net.set_conditioner(LinkConditioner::new().loss(0.2));
+        let got = run_numbered(&net, 10_000).len();
+        let lost = 10_000 - got;
+        assert!((1_500..=2_500).contains(&lost), "lost {lost}");
+        assert_eq!(net.stats().dropped_loss, lost as u64);
+    }
+
+    #[test]
+    fn out_of_range_probabilities_do_not_panic() {
+        let net = SimNetwork::new(4);
+        net.set_conditioner(LinkConditioner {
+            loss: f64::NAN,
+            duplicate: -3.0,
+            reorder: 7.0,
+            reorder_delay: Duration::MAX,
+            jitter: Duration::MAX,
+            burst_loss: Some(BurstLoss {
+                p_enter_bad: f64::INFINITY,
+                p_leave_bad: f64::NAN,
+                loss_in_bad: -1.0,
+            }),
+            ..LinkConditioner::default()
+        });
+        let mut a = net.bind(addr("10.0.0.1:1000")).expect("bind a");
+        let mut b = net.bind(addr("10.0.0.2:2000")).expect("bind b");
+        for i in 0..10u8 {
+            a.send_to(&[i], b.local_addr()).expect("send");
+        }
+        net.clock().advance(ms(10));
+        let got = drain(&mut b);
+        // Delays are unrepresentable or centuries long: nothing arrives soon,
+        // nothing panics, and every datagram is accounted for.
+        let stats = net.stats();
+        assert_eq!(
+            stats.delivered + stats.dropped_loss + net.in_flight() as u64,
+            10 + stats.duplicated
+        );
+        assert_eq!(got.len() as u64, stats.delivered);
+    }
+
+    #[test]
+    fn burst_loss_clusters_losses() {
+        let net = SimNetwork::new(5);
+        net.set_conditioner(LinkConditioner::new().burst_loss(BurstLoss {
+            p_enter_bad: 0.01,
+            p_leave_bad: 0.1,
+            loss_in_bad: 1.0,
+        }));
+        let got = run_numbered(&net, 10_000);
+        let lost = 10_000 - got.len();
+        // Stationary bad share is 0.01 / (0.01 + 0.1) ≈ 9%.
+        assert!((400..=1_500).contains(&lost), "lost {lost}");
+        // Mean burst length is 1 / p_leave_bad = 10: far fewer gaps than losses.
+        let gaps = got.windows(2).filter(|w| w[1] != w[0] + 1).count();
+        assert!(gaps * 3 < lost, "{gaps} gaps for {lost} losses");
+    }
+
+    #[test]
+    fn duplicate_delivers_two_copies() {
+        let net = SimNetwork::new(6);
+        net.set_conditioner(LinkConditioner::new().duplicate(1.0));
+        let got = run_numbered(&net, 3);
+        assert_eq!(got, vec![0, 0, 1, 1, 2, 2]);
+        assert_eq!(net.stats().duplicated, 3);
+        assert_eq!(net.stats().delivered, 6);
+    }
+
+    #[test]
+    fn reorder_reorders_some() {
+        let net = SimNetwork::new(7);
+        net.set_conditioner(LinkConditioner::new().latency(ms(10)).reorder(0.1, ms(20)));
+        let got = run_numbered(&net, 1_000);
+        assert_eq!(got.len(), 1_000, "reordering loses nothing");
+        let inversions = got.windows(2).filter(|w| w[1] < w[0]).count();
+        assert!(inversions > 10, "only {inversions} inversions");
+        let mut sorted = got.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..1_000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn mtu_drops_big_datagrams() {
+        let net = SimNetwork::new(8);
+        net.set_conditioner(LinkConditioner::new().mtu(100));
+        let mut a = net.bind(addr("10.0.0.1:1000")).expect("bind a");
+        let mut b = net.bind(addr("10.0.0.2:2000")).expect("bind b");
+        a.send_to(&[1; 100], b.local_addr()).expect("send small");
+        a.send_to(&[2; 101], b.local_addr()).expect("send big");
+        let got = drain(&mut b);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0.len(), 100);
+        assert_eq!(net.stats().dropped_mtu, 1);
+    }
+
+    #[test]
+    fn blackout_for_drops_during_and_not_after() {
+        let net = SimNetwork::new(9);
+        net.set_conditioner(LinkConditioner::new().latency(ms(10)));
+        let mut a = net.bind(addr("10.0.0.1:1000")).expect("bind a");
+        let mut b = net.bind(addr("10.0.0.2:2000")).expect("bind b");
+        let clock = net.clock();
+        // In flight when the blackout starts, due inside it: lost.
+        a.send_to(b"early", b.local_addr()).expect("send");
+        clock.advance(ms(5));
+        net.blackout_for(ms(100));
+        assert!(net.is_blackout());
+        a.send_to(b"during", b.local_addr()).expect("send");
+        clock.advance(ms(50));
+        assert!(drain(&mut b).is_empty());
+        clock.advance(ms(50));
+        assert!(!net.is_blackout());
+        a.send_to(b"after", b.local_addr()).expect("send");
+        clock.advance(ms(10));
+        let got = drain(&mut b);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, b"after");
+        assert_eq!(net.stats().dropped_blackout, 2);
+    }
+
+    #[test]
+    fn set_blackout_toggles() {
+        let net = SimNetwork::new(10);
+        let mut a = net.bind(addr("10.0.0.1:1000")).expect("bind a");
+        let mut b = net.bind(addr("10.0.0.2:2000")).expect("bind b");
+        net.set_blackout(true);
+        a.send_to(b"x", b.local_addr()).expect("send");
+        assert!(drain(&mut b).is_empty());
+        net.set_blackout(false);
+        a.send_to(b"y", b.local_addr()).expect("send");
+        assert_eq!(drain(&mut b).len(), 1);
+        assert_eq!(net.stats().dropped_blackout, 1);
+    }
+
+    #[test]
+    fn address_down_drops_both_directions() {
+        let net = SimNetwork::new(11);
+        let mut a = net.bind(addr("10.0.0.1:1000")).expect("bind a");
+        let mut b = net.bind(addr("10.0.0.2:2000")).expect("bind b");
+        net.set_address_down(b.local_addr(), true);
+        a.send_to(b"to b", b.local_addr()).expect("send");
+        b.send_to(b"to a", a.local_addr()).expect("send");
+        assert!(drain(&mut a).is_empty());
+        assert!(drain(&mut b).is_empty());
+        net.set_address_down(b.local_addr(), false);
+        a.send_to(b"to b", b.local_addr()).expect("send");
+        assert_eq!(drain(&mut b).len(), 1);
+        assert_eq!(net.stats().dropped_down, 2);
+    }
+
+    #[test]
+    fn same_seed_same_outcome() {
+        let run = |seed| {
+            let net = SimNetwork::new(seed);
+            net.set_conditioner(
+                LinkConditioner::new()
+                    .loss(0.1)
+                    .latency(ms(20))
+                    .jitter(ms(15))
+                    .duplicate(0.05)
+                    .reorder(0.05, ms(30)),
+            );
+            (run_numbered(&net, 2_000), net.stats())
+        };
+        let first = run(42);
+        assert_eq!(first, run(42));
+        assert_ne!(first.0, run(43).0);
+    }
+
+    #[test]
+    fn port_zero_assigns_distinct_ports() {
+        let net = SimNetwork::new(12);
+        let a = net.bind(addr("10.0.0.1:0")).expect("bind a");
+        let b = net.bind(addr("10.0.0.1:0")).expect("bind b");
+        assert_eq!(a.local_addr().port(), EPHEMERAL_START);
+        assert_ne!(a.local_addr(), b.local_addr());
+        assert_eq!(a.local_addr().ip(), b.local_addr().ip());
+    }
+
+    #[test]
+    fn bind_twice_is_addr_in_use() {
+        let net = SimNetwork::new(13);
+        let _a = net.bind(addr("10.0.0.1:1000")).expect("bind");
+        let err = net.bind(addr("10.0.0.1:1000")).expect_err("second bind");
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    }
+
+    #[test]
+    fn drop_unbinds() {
+        let net = SimNetwork::new(14);
+        let mut a = net.bind(addr("10.0.0.1:1000")).expect("bind a");
+        let b = net.bind(addr("10.0.0.2:2000")).expect("bind b");
+        let b_addr = b.local_addr();
+        drop(b);
+        a.send_to(b"gone", b_addr).expect("send");
+        assert_eq!(net.stats().dropped_no_receiver, 1);
+        let _b_again = net.bind(b_addr).expect("rebind after drop");
+    }
+
+    #[test]
+    fn queue_is_bounded() {
+        let net = SimNetwork::new(15);
+        net.set_max_in_flight(3);
+        net.set_conditioner(LinkConditioner::new().latency(ms(1)));
+        let mut a = net.bind(addr("10.0.0.1:1000")).expect("bind a");
+        let mut b = net.bind(addr("10.0.0.2:2000")).expect("bind b");
+        for _ in 0..5 {
+            a.send_to(b"x", b.local_addr()).expect("send");
+        }
+        assert_eq!(net.in_flight(), 3);
+        assert_eq!(net.stats().dropped_queue_full, 2);
+        net.clock().advance(ms(1));
+        assert_eq!(drain(&mut b).len(), 3);
+    }
+
+    #[test]
+    fn per_link_conditioner_and_byte_counts() {
+        let net = SimNetwork::new(16);
+        let mut a = net.bind(addr("10.0.0.1:1000")).expect("bind a");
+        let mut b = net.bind(addr("10.0.0.2:2000")).expect("bind b");
+        net.set_link_conditioner(
+            a.local_addr(),
+            b.local_addr(),
+            LinkConditioner::new().loss(1.0),
+        );
+        a.send_to(&[0; 10], b.local_addr()).expect("send a→b");
+        b.send_to(&[0; 30], a.local_addr()).expect("send b→a");
+        assert!(drain(&mut b).is_empty());
+        assert_eq!(drain(&mut a).len(), 1);
+        assert_eq!(net.bytes_between(a.local_addr(), b.local_addr()), 10);
+        assert_eq!(net.bytes_between(b.local_addr(), a.local_addr()), 30);
+        assert_eq!(net.bytes_sent_by(b.local_addr()), 30);
+        assert_eq!(net.bytes_received_by(a.local_addr()), 30);
+        assert_eq!(net.bytes_received_by(b.local_addr()), 0);
+        net.clear_link_conditioner(a.local_addr(), b.local_addr());
+        a.send_to(&[0; 10], b.local_addr()).expect("send a→b");
+        assert_eq!(drain(&mut b).len(), 1);
+    }
+
+    #[test]
+    fn wildcard_bind_receives_and_truncates() {
+        let net = SimNetwork::new(17);
+        let mut server = net.bind(addr("0.0.0.0:5000")).expect("bind server");
+        let mut client = net.bind(addr("10.0.0.2:0")).expect("bind client");
+        client
+            .send_to(&[9; 20], addr("10.0.0.1:5000"))
+            .expect("send");
+        let mut buf = [0u8; 8];
+        let (len, from) = server
+            .recv_from(&mut buf)
+            .expect("recv")
+            .expect("a datagram");
+        assert_eq!((len, from), (8, client.local_addr()));
+        assert_eq!(net.bytes_received_by(server.local_addr()), 20);
+    }
+
+    #[test]
+    fn sim_socket_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<SimSocket>();
+        assert_send::<SimNetwork>();
+    }
+}

@@ -1,0 +1,292 @@
+//! The operating-system transport: a non-blocking UDP socket over `mio`.
+//!
+//! [`UdpSocket`] owns one `mio` UDP socket and a private `mio::Poll` that the
+//! socket is registered with (readable interest only), so [`Socket::wait`] can
+//! sleep until a datagram arrives without spinning. It owns no protocol state:
+//! it moves bytes, hides the ICMP "port unreachable" noise some platforms
+//! report as receive errors, and nothing else.
+//!
+//! # Draining before waiting
+//!
+//! `mio` readiness is edge-triggered: an event is reported when new data
+//! arrives, not while data is queued. Callers must therefore drain the socket
+//! with [`Socket::recv_from`] until it returns `Ok(None)` before calling
+//! [`Socket::wait`]. As a safety net `wait` first peeks the socket and returns
+//! at once if a datagram is already queued, so a caller that stopped draining
+//! early loses a little time, never a wake-up.
+
+use std::io::{self, ErrorKind};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mio::{Events, Interest, Poll, Token};
+
+use super::Socket;
+
+/// The token the socket is registered under; the poll watches nothing else.
+const SOCKET_TOKEN: Token = Token(0);
+
+/// How many consecutive ignorable receive errors (ICMP reports) one
+/// `recv_from` call skips before it reports "nothing ready". Each error
+/// consumes one queued report, so the bound only guards against a pathological
+/// flood keeping the caller in the loop forever; `wait` peeks before
+/// sleeping, so anything still queued is not lost.
+const MAX_SKIPPED_ERRORS: usize = 1024;
+
+/// A bound, non-blocking UDP socket with its own readiness poll.
+#[derive(Debug)]
+pub struct UdpSocket {
+    socket: mio::net::UdpSocket,
+    poll: Poll,
+    events: Events,
+    local_addr: SocketAddr,
+}
+
+impl UdpSocket {
+    /// Binds a UDP socket to `addr` (IPv4 or IPv6; port 0 picks a free port)
+    /// and registers it for readability with a private poll.
+    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let socket = mio::net::UdpSocket::bind(addr)?;
+        Self::from_mio(socket)
+    }
+
+    /// Wraps an already bound standard-library socket, for callers that need
+    /// socket options set before use (buffer sizes, `SO_REUSEADDR`, ...). The
+    /// socket is switched to non-blocking mode.
+    pub fn from_std(socket: std::net::UdpSocket) -> io::Result<Self> {
+        socket.set_nonblocking(true)?;
+        Self::from_mio(mio::net::UdpSocket::from_std(socket))
+    }
+
+    fn from_mio(mut socket: mio::net::UdpSocket) -> io::Result<Self> {
+        let local_addr = socket.local_addr()?;
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut socket, SOCKET_TOKEN, Interest::READABLE)?;
+        Ok(UdpSocket {
+            socket,
+            poll,
+            // One socket, one token: a handful of slots is plenty.
+            events: Events::with_capacity(4),
+            local_addr,
+        })
+    }
+
+    /// Whether a datagram (or a pending socket error) is queued right now.
+    fn something_queued(&self) -> bool {
+        let mut probe = [0u8; 1];
+        match self.socket.peek_from(&mut probe) {
+            Ok(_) => true,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => false,
+            // Anything else (an ICMP report, Windows' "message too long" for
+            // the one-byte probe, an interrupted call) means `recv_from` has
+            // something to look at or costs one spurious wake-up at worst.
+            Err(_) => true,
+        }
+    }
+}
+
+/// Errors a receive reports that concern an earlier datagram or nothing at
+/// all, not the socket: skip them and read the next datagram.
+fn is_skippable(e: &io::Error) -> bool {
+    match e.kind() {
+        // Interrupted by a signal before anything was read: retry.
+        ErrorKind::Interrupted => true,
+        // An ICMP "port unreachable" for an earlier send to a peer that has
+        // gone away (Linux reports it on the next receive, Windows as a
+        // reset). The socket itself is fine.
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset => true,
+        _ => is_truncated_on_windows(e),
+    }
+}
+
+/// Windows reports a datagram longer than the buffer as `WSAEMSGSIZE` and
+/// loses the sender address with it; such a datagram cannot be returned, so
+/// it is dropped like any oversized datagram would be.
+#[cfg(windows)]
+fn is_truncated_on_windows(e: &io::Error) -> bool {
+    const WSAEMSGSIZE: i32 = 10040;
+    e.raw_os_error() == Some(WSAEMSGSIZE)
+}
+
+#[cfg(not(windows))]
+fn is_truncated_on_windows(_e: &io::Error) -> bool {
+    false
+}
+
+impl Socket for UdpSocket {
+    fn send_to(&mut self, data: &[u8], to: SocketAddr) -> io::Result<()> {
+        loop {
+            match self.socket.send_to(data, to) {
+                // UDP sends whole datagrams or nothing; the count carries no
+                // information.
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                // Includes `WouldBlock`: the caller counts it as a drop.
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
+        for _ in 0..MAX_SKIPPED_ERRORS {
+            match self.socket.recv_from(buf) {
+                Ok((len, from)) => return Ok(Some((len, from))),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if is_skippable(&e) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Sleeps until the socket becomes readable or `timeout` passes. Callers
+    /// drain with `recv_from` until `Ok(None)` first (see the module docs);
+    /// a datagram already queued makes this return at once regardless.
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        if self.something_queued() {
+            return Ok(());
+        }
+        match self.poll.poll(&mut self.events, Some(timeout)) {
+            Ok(()) => Ok(()),
+            // A signal woke us early: the contract allows a spurious return.
+            Err(e) if e.kind() == ErrorKind::Interrupted => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::time::Instant;
+
+    fn localhost_v4() -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+    }
+
+    /// Waits and drains until one datagram arrives or a generous deadline
+    /// passes; loopback delivery is fast but not synchronous.
+    fn recv_one(socket: &mut UdpSocket, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            match socket.recv_from(buf) {
+                Ok(Some(got)) => return Some(got),
+                Ok(None) => socket.wait(Duration::from_millis(100)).ok()?,
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn two_sockets_exchange_a_datagram() {
+        let mut a = UdpSocket::bind(localhost_v4()).expect("bind a");
+        let mut b = UdpSocket::bind(localhost_v4()).expect("bind b");
+        assert_ne!(a.local_addr().port(), 0);
+
+        a.send_to(b"ping", b.local_addr()).expect("send ping");
+        let mut buf = [0u8; 64];
+        let (len, from) = recv_one(&mut b, &mut buf).expect("b receives ping");
+        assert_eq!(&buf[..len], b"ping");
+        assert_eq!(from, a.local_addr());
+
+        b.send_to(b"pong", from).expect("send pong");
+        let (len, from) = recv_one(&mut a, &mut buf).expect("a receives pong");
+        assert_eq!(&buf[..len], b"pong");
+        assert_eq!(from, b.local_addr());
+    }
+
+    #[test]
+    fn ipv6_loopback_exchange() {
+        let any_v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, 0));
+        // Hosts without IPv6 (some containers, CI runners) cannot run this.
+        let Ok(mut a) = UdpSocket::bind(any_v6) else {
+            return;
+        };
+        let Ok(mut b) = UdpSocket::bind(any_v6) else {
+            return;
+        };
+        a.send_to(b"six", b.local_addr()).expect("send over ::1");
+        let mut buf = [0u8; 16];
+        let (len, from) = recv_one(&mut b, &mut buf).expect("b receives over ::1");
+        assert_eq!(&buf[..len], b"six");
+        assert_eq!(from, a.local_addr());
+    }
+
+    #[test]
+    fn recv_on_empty_socket_returns_none() {
+        let mut a = UdpSocket::bind(localhost_v4()).expect("bind");
+        let mut buf = [0u8; 16];
+        assert!(matches!(a.recv_from(&mut buf), Ok(None)));
+    }
+
+    #[test]
+    fn wait_times_out_on_empty_socket() {
+        let mut a = UdpSocket::bind(localhost_v4()).expect("bind");
+        let start = Instant::now();
+        a.wait(Duration::from_millis(20)).expect("wait");
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn wait_returns_at_once_when_data_is_left_queued() {
+        let mut a = UdpSocket::bind(localhost_v4()).expect("bind a");
+        let mut b = UdpSocket::bind(localhost_v4()).expect("bind b");
+        a.send_to(b"one", b.local_addr()).expect("send one");
+        a.send_to(b"two", b.local_addr()).expect("send two");
+        // Let both arrive, then consume the readiness edge with one `wait`
+        // and read only the first datagram, leaving the second queued with
+        // no new edge to come: `wait` must not sleep on it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut buf = [0u8; 16];
+        while b.socket.peek_from(&mut buf).is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        b.wait(Duration::from_secs(1)).expect("first wait");
+        let (len, _) = b.recv_from(&mut buf).expect("recv").expect("first");
+        assert_eq!(&buf[..len], b"one");
+        let start = Instant::now();
+        b.wait(Duration::from_secs(3)).expect("second wait");
+        assert!(start.elapsed() < Duration::from_secs(2));
+        let (len, _) = b.recv_from(&mut buf).expect("recv").expect("second");
+        assert_eq!(&buf[..len], b"two");
+    }
+
+    #[test]
+    fn unreachable_peer_does_not_surface_as_error() {
+        let mut a = UdpSocket::bind(localhost_v4()).expect("bind a");
+        // Bind and drop a socket to get a port that is (almost surely) closed.
+        // Windows reports the ICMP answer to an unconnected socket as a
+        // reset on the next receive; Linux does not, so there this only
+        // checks nothing else surfaces.
+        let closed = UdpSocket::bind(localhost_v4())
+            .expect("bind b")
+            .local_addr();
+        a.send_to(b"anyone?", closed).expect("send");
+        std::thread::sleep(Duration::from_millis(20));
+        let mut buf = [0u8; 16];
+        assert!(matches!(a.recv_from(&mut buf), Ok(None)));
+    }
+
+    #[test]
+    fn long_datagram_is_truncated_to_buffer() {
+        let mut a = UdpSocket::bind(localhost_v4()).expect("bind a");
+        let mut b = UdpSocket::bind(localhost_v4()).expect("bind b");
+        a.send_to(&[7u8; 100], b.local_addr()).expect("send");
+        let mut buf = [0u8; 10];
+        if cfg!(windows) {
+            // Windows drops it instead (see `is_truncated_on_windows`).
+            return;
+        }
+        let (len, _) = recv_one(&mut b, &mut buf).expect("receive");
+        assert_eq!(len, 10);
+        assert_eq!(buf, [7u8; 10]);
+    }
+}
