@@ -41,14 +41,4 @@ impl Delivery {
     pub(crate) fn has_id(self) -> bool {
         !matches!(self, Delivery::Unreliable)
     }
-
-    /// Index of the mode in [`Delivery::ALL`].
-    pub(crate) fn index(self) -> usize {
-        match self {
-            Delivery::Unreliable => 0,
-            Delivery::UnreliableSequenced => 1,
-            Delivery::Reliable => 2,
-            Delivery::ReliableOrdered => 3,
-        }
-    }
 }

@@ -73,6 +73,12 @@ pub enum Error {
     /// The peer broke the protocol and was dropped.
     #[error("protocol violation: {0}")]
     ProtocolViolation(&'static str),
+    /// A typed message could not be encoded or decoded.
+    #[error("message codec: {0}")]
+    Codec(String),
+    /// The same client address completed a new handshake; the old session ended.
+    #[error("session replaced by a new connection from the same address")]
+    SessionReplaced,
     /// An operating-system I/O error on the socket.
     #[error("socket error: {0}")]
     Io(String),

@@ -94,6 +94,7 @@ pub struct Connection {
     last_eliciting_sent: Instant,
     ping_pending: bool,
     disconnect_to_send: Option<(DisconnectReason, u8)>,
+    close_reason: Option<DisconnectReason>,
     events: VecDeque<ConnEvent>,
     stats: ConnectionStats,
     rotation: usize,
@@ -158,6 +159,7 @@ impl Connection {
             last_eliciting_sent: now,
             ping_pending: false,
             disconnect_to_send: None,
+            close_reason: None,
             events: VecDeque::new(),
             stats: ConnectionStats::default(),
             rotation: 0,
@@ -245,6 +247,7 @@ impl Connection {
         let drained = self.reliable.is_drained() && self.ordered.is_drained();
         if drained || now >= *linger_until {
             self.disconnect_to_send = Some((reason.clone(), DISCONNECT_COPIES));
+            self.close_reason = Some(reason.clone());
             self.state = State::Closed;
             self.events
                 .push_back(ConnEvent::Closed(CloseCause::LocalClosed));
@@ -551,6 +554,11 @@ impl Connection {
         self.stats.out_packets += 1;
         self.stats.out_bytes += out.len() as u64;
         true
+    }
+
+    /// The reason this side gave when it closed gracefully.
+    pub fn close_reason(&self) -> Option<&DisconnectReason> {
+        self.close_reason.as_ref()
     }
 
     /// The next event, if any.

@@ -182,11 +182,6 @@ impl OrderedReceiver {
     pub fn len(&self) -> usize {
         self.held_count
     }
-
-    /// Whether no message is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.held_count == 0
-    }
 }
 
 #[cfg(test)]
@@ -236,7 +231,7 @@ mod tests {
         assert_eq!(r.check(2), Arrival::Duplicate);
         r.insert(1, Bytes::from(vec![1]), |b| out.push(b[0]));
         assert_eq!(out, vec![0, 1, 2, 3]);
-        assert!(r.is_empty());
+        assert_eq!(r.len(), 0);
         assert_eq!(r.check(0), Arrival::Duplicate);
         assert_eq!(r.check(20), Arrival::OutOfWindow);
     }

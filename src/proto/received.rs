@@ -102,11 +102,6 @@ impl ReceivedPackets {
         }
         (latest, bits)
     }
-
-    /// Whether any packet has arrived.
-    pub fn any(&self) -> bool {
-        self.latest.is_some()
-    }
 }
 
 #[cfg(test)]

@@ -254,11 +254,6 @@ impl SentPackets {
     pub fn in_flight(&self) -> usize {
         self.entries.iter().filter(|p| !p.resolved).count()
     }
-
-    /// Ack-eliciting packets awaiting an ack.
-    pub fn unresolved_eliciting(&self) -> usize {
-        self.unresolved_eliciting
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,575 @@
+//! The game client: one connection to a server, driven by `update()`.
+//!
+//! legume's model: create, `connect`, call `update()` every tick, react to
+//! events. Events reach handlers registered with `on_*` (several per event,
+//! each removable), or, for games whose state lives in the loop, come out of
+//! [`Client::update_events`] instead. Handlers get `&mut Client`, so they can
+//! reply, disconnect and read metrics.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::backend::{resolve, Backend};
+use crate::clock::Clock;
+use crate::handlers::{HandlerId, HandlerList, Registry};
+use crate::metrics::{BandwidthMeter, Metrics, MetricsHandle};
+use crate::proto::handshake::{ClientHandshake, HandshakeOutcome};
+use crate::proto::{CloseCause, ConnEvent, Connection};
+use crate::transport::sim::SimNetwork;
+use crate::transport::Socket;
+use crate::wire::{Packet, MAX_MTU};
+use crate::{Config, Delivery, DisconnectReason, Error, Message, RejectReason};
+
+/// Where a client stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ClientState {
+    /// Not connected (never connected, disconnected, or rejected).
+    Disconnected,
+    /// Handshake in progress.
+    Connecting,
+    /// Connected: messages may be sent.
+    Connected,
+    /// The connection was lost (timeout, protocol violation, connect timeout).
+    Errored,
+}
+
+/// What happened on a client, for the pull path ([`Client::update_events`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    /// The server accepted the connection.
+    ConnectAccepted,
+    /// The server refused the connection.
+    ConnectRejected(RejectReason),
+    /// A message from the server.
+    Message(Message),
+    /// The connection was lost without a graceful close.
+    Error(Error),
+    /// The server closed the connection gracefully.
+    Disconnected(DisconnectReason),
+}
+
+type AcceptedFn = dyn FnMut(&mut Client) + Send;
+type RejectedFn = dyn FnMut(&mut Client, &RejectReason) + Send;
+type MessageFn = dyn FnMut(&mut Client, &Message) + Send;
+type ErrorFn = dyn FnMut(&mut Client, &Error) + Send;
+type DisconnectFn = dyn FnMut(&mut Client, &DisconnectReason) + Send;
+
+#[derive(Default)]
+struct ClientHandlers {
+    accepted: HandlerList<AcceptedFn>,
+    rejected: HandlerList<RejectedFn>,
+    message: HandlerList<MessageFn>,
+    error: HandlerList<ErrorFn>,
+    disconnect: HandlerList<DisconnectFn>,
+}
+
+impl ClientHandlers {
+    fn remove(&mut self, id: HandlerId) -> bool {
+        self.accepted.remove(id)
+            || self.rejected.remove(id)
+            || self.message.remove(id)
+            || self.error.remove(id)
+            || self.disconnect.remove(id)
+    }
+
+    fn merge(&mut self, added: ClientHandlers, removed: &std::collections::HashSet<HandlerId>) {
+        self.accepted.merge(added.accepted, removed);
+        self.rejected.merge(added.rejected, removed);
+        self.message.merge(added.message, removed);
+        self.error.merge(added.error, removed);
+        self.disconnect.merge(added.disconnect, removed);
+    }
+}
+
+/// A connection to one server.
+///
+/// ```no_run
+/// use lentil::{Client, Config, Delivery};
+/// let mut client = Client::new(Config::default());
+/// client.on_message(|client, msg| {
+///     println!("server says {:?}", msg.bytes());
+///     let _ = client.send(b"thanks", Delivery::Reliable);
+/// });
+/// client.connect("127.0.0.1:9000")?;
+/// loop {
+///     client.update();
+///     # break;
+/// }
+/// # Ok::<(), lentil::Error>(())
+/// ```
+pub struct Client {
+    config: Config,
+    backend: Backend,
+    clock: Clock,
+    socket: Option<Box<dyn Socket>>,
+    server: Option<SocketAddr>,
+    state: ClientState,
+    handshake: Option<ClientHandshake>,
+    conn: Option<Connection>,
+    events: Vec<ClientEvent>,
+    handlers: ClientHandlers,
+    registry: Registry,
+    send_buf: Vec<u8>,
+    recv_buf: Vec<u8>,
+    /// Datagrams dropped before reaching a connection (wrong sender, garbage).
+    stray_datagrams: u64,
+    meter: BandwidthMeter,
+    metrics_handle: Option<MetricsHandle>,
+    last_metrics: Metrics,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("state", &self.state)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client over real UDP. It is `Disconnected` until [`connect`](Self::connect).
+    pub fn new(config: Config) -> Self {
+        Self::with_backend(config, Backend::Udp)
+    }
+
+    /// A client on a simulated network (the "sandbox connection"): same API,
+    /// no sockets, virtual time.
+    pub fn sandbox(config: Config, network: &SimNetwork) -> Self {
+        Self::with_backend(config, Backend::Sim(network.clone()))
+    }
+
+    fn with_backend(config: Config, backend: Backend) -> Self {
+        Client {
+            clock: backend.clock(),
+            backend,
+            config,
+            socket: None,
+            server: None,
+            state: ClientState::Disconnected,
+            handshake: None,
+            conn: None,
+            events: Vec::new(),
+            handlers: ClientHandlers::default(),
+            registry: Registry::default(),
+            send_buf: Vec::with_capacity(MAX_MTU),
+            recv_buf: vec![0; MAX_MTU],
+            stray_datagrams: 0,
+            meter: BandwidthMeter::default(),
+            metrics_handle: None,
+            last_metrics: Metrics::default(),
+        }
+    }
+
+    /// Starts connecting to the server at `addr`. Fails if already connecting
+    /// or connected, or if the address does not resolve.
+    pub fn connect(&mut self, addr: impl ToSocketAddrs + std::fmt::Debug) -> Result<(), Error> {
+        if matches!(self.state, ClientState::Connecting | ClientState::Connected) {
+            return Err(Error::AlreadyConnected);
+        }
+        self.config.validate()?;
+        let server = resolve(addr)?;
+        let socket = self.backend.bind(self.backend.client_bind_addr(server))?;
+        let now = self.clock.now();
+        self.socket = Some(socket);
+        self.server = Some(server);
+        self.conn = None;
+        self.handshake = Some(ClientHandshake::new(&self.config, rand::random(), now));
+        self.state = ClientState::Connecting;
+        self.flush(now);
+        Ok(())
+    }
+
+    /// Gracefully disconnects: queued reliable messages are still delivered
+    /// (for up to `Config::linger`) on the following `update()` calls, then the
+    /// server is told. The state is `Disconnected` at once; a second call, or a
+    /// call while not connected, is ignored.
+    pub fn disconnect(&mut self) {
+        let now = self.clock.now();
+        match self.state {
+            ClientState::Connected => {
+                if let Some(conn) = self.conn.as_mut() {
+                    conn.close(DisconnectReason::ClientDisconnected, now);
+                }
+                self.state = ClientState::Disconnected;
+                self.flush(now);
+            }
+            ClientState::Connecting => {
+                self.handshake = None;
+                self.socket = None;
+                self.state = ClientState::Disconnected;
+            }
+            ClientState::Disconnected | ClientState::Errored => {}
+        }
+    }
+
+    /// Processes incoming datagrams and timers, sends what is due, and calls
+    /// the registered handlers. Harmless while not connected.
+    pub fn update(&mut self) {
+        let now = self.clock.now();
+        self.pump(now);
+        self.dispatch();
+    }
+
+    /// Like [`update`](Self::update), but returns the events instead of
+    /// calling handlers.
+    pub fn update_events(&mut self) -> std::vec::Drain<'_, ClientEvent> {
+        let now = self.clock.now();
+        self.pump(now);
+        self.events.drain(..)
+    }
+
+    /// Sends `message` with the given delivery mode. It is queued and goes out
+    /// on the next `update()` (or at once, if the connection can).
+    pub fn send(&mut self, message: &[u8], delivery: Delivery) -> Result<(), Error> {
+        self.send_bytes(Bytes::copy_from_slice(message), delivery)
+    }
+
+    /// Like [`send`](Self::send), taking ownership of the bytes without copying.
+    pub fn send_bytes(&mut self, message: Bytes, delivery: Delivery) -> Result<(), Error> {
+        if self.state != ClientState::Connected {
+            return Err(Error::NotConnected);
+        }
+        self.conn
+            .as_mut()
+            .ok_or(Error::NotConnected)?
+            .send(message, delivery)
+    }
+
+    /// Encodes `value` with bincode and sends it; decode with [`Message::decode`].
+    pub fn send_typed<T: Serialize>(&mut self, value: &T, delivery: Delivery) -> Result<(), Error> {
+        let bytes = crate::typed::encode(value)?;
+        self.send_bytes(bytes, delivery)
+    }
+
+    /// legume's `send_message`: unreliable.
+    pub fn send_message(&mut self, message: &[u8]) -> Result<(), Error> {
+        self.send(message, Delivery::Unreliable)
+    }
+
+    /// legume's `send_reliable_message`: reliable, any order.
+    pub fn send_reliable_message(&mut self, message: &[u8]) -> Result<(), Error> {
+        self.send(message, Delivery::Reliable)
+    }
+
+    /// legume's in-order message: reliable and ordered.
+    pub fn send_ordered_message(&mut self, message: &[u8]) -> Result<(), Error> {
+        self.send(message, Delivery::ReliableOrdered)
+    }
+
+    /// The current state.
+    pub fn state(&self) -> ClientState {
+        self.state
+    }
+
+    /// Whether the client is connected.
+    pub fn is_connected(&self) -> bool {
+        self.state == ClientState::Connected
+    }
+
+    /// Whether the client is connecting.
+    pub fn is_connecting(&self) -> bool {
+        self.state == ClientState::Connecting
+    }
+
+    /// Whether the client is disconnected (not errored).
+    pub fn is_disconnected(&self) -> bool {
+        self.state == ClientState::Disconnected
+    }
+
+    /// Whether the connection was lost with an error.
+    pub fn is_errored(&self) -> bool {
+        self.state == ClientState::Errored
+    }
+
+    /// The server address, once `connect` was called.
+    pub fn server_addr(&self) -> Option<SocketAddr> {
+        self.server
+    }
+
+    /// The local socket address, while a socket is open.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.socket.as_ref().map(|s| s.local_addr())
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Metrics of the current (or last) connection.
+    pub fn metrics(&self) -> Metrics {
+        match &self.conn {
+            Some(conn) => self.snapshot(conn),
+            None => self.last_metrics.clone(),
+        }
+    }
+
+    /// Round-trip latency (smoothed RTT); zero before the first sample.
+    pub fn latency(&self) -> Duration {
+        self.metrics().latency
+    }
+
+    /// A handle other threads can read metrics from; refreshed on every `update()`.
+    pub fn metrics_handle(&mut self) -> MetricsHandle {
+        self.metrics_handle
+            .get_or_insert_with(MetricsHandle::default)
+            .clone()
+    }
+
+    /// When the client next has timer work to do; a loop may sleep until then.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match (&self.handshake, &self.conn) {
+            (Some(hs), _) => Some(hs.next_deadline()),
+            (None, Some(conn)) => conn.next_deadline(),
+            (None, None) => None,
+        }
+    }
+
+    /// Blocks until a datagram may have arrived, the next deadline, or `max`,
+    /// whichever is first. Returns at once on a simulated network.
+    pub fn wait(&mut self, max: Duration) {
+        let now = self.clock.now();
+        let until = self
+            .next_deadline()
+            .map_or(max, |d| d.saturating_duration_since(now).min(max));
+        if let Some(socket) = self.socket.as_mut() {
+            // A failed wait only means the next update comes sooner.
+            let _ = socket.wait(until);
+        }
+    }
+
+    /// Registers a handler for "the server accepted the connection".
+    pub fn on_connect_accepted(
+        &mut self,
+        f: impl FnMut(&mut Client) + Send + 'static,
+    ) -> HandlerId {
+        let id = self.registry.next_id();
+        self.handlers.accepted.push(id, Box::new(f));
+        id
+    }
+
+    /// Registers a handler for "the server refused the connection".
+    pub fn on_connect_rejected(
+        &mut self,
+        f: impl FnMut(&mut Client, &RejectReason) + Send + 'static,
+    ) -> HandlerId {
+        let id = self.registry.next_id();
+        self.handlers.rejected.push(id, Box::new(f));
+        id
+    }
+
+    /// Registers a handler for messages from the server.
+    pub fn on_message(
+        &mut self,
+        f: impl FnMut(&mut Client, &Message) + Send + 'static,
+    ) -> HandlerId {
+        let id = self.registry.next_id();
+        self.handlers.message.push(id, Box::new(f));
+        id
+    }
+
+    /// Registers a handler for a connection lost without a graceful close
+    /// (timeout, protocol violation, connect timeout).
+    pub fn on_error(&mut self, f: impl FnMut(&mut Client, &Error) + Send + 'static) -> HandlerId {
+        let id = self.registry.next_id();
+        self.handlers.error.push(id, Box::new(f));
+        id
+    }
+
+    /// Registers a handler for a graceful close by the server.
+    pub fn on_disconnect(
+        &mut self,
+        f: impl FnMut(&mut Client, &DisconnectReason) + Send + 'static,
+    ) -> HandlerId {
+        let id = self.registry.next_id();
+        self.handlers.disconnect.push(id, Box::new(f));
+        id
+    }
+
+    /// Removes a handler; returns whether it was registered.
+    pub fn remove_handler(&mut self, id: HandlerId) -> bool {
+        if self.registry.running {
+            self.registry.removed_while_running.insert(id);
+            // It may also be one added during this dispatch.
+            self.handlers.remove(id);
+            return true;
+        }
+        self.handlers.remove(id)
+    }
+
+    fn snapshot(&self, conn: &Connection) -> Metrics {
+        let mut m = Metrics::of(conn, &self.meter);
+        m.invalid_packets += self.stray_datagrams;
+        m
+    }
+
+    fn pump(&mut self, now: Instant) {
+        self.receive(now);
+        self.run_timers(now);
+        self.flush(now);
+        self.collect_events();
+        if let Some(conn) = self.conn.as_ref() {
+            let s = conn.stats();
+            self.meter.observe(now, s.in_bytes, s.out_bytes);
+            self.last_metrics = self.snapshot(conn);
+            if conn.is_finished() {
+                self.conn = None;
+                if self.handshake.is_none() {
+                    self.socket = None;
+                }
+            }
+        }
+        if let Some(handle) = &self.metrics_handle {
+            handle.publish(|| self.last_metrics.clone());
+        }
+    }
+
+    fn receive(&mut self, now: Instant) {
+        let Some(socket) = self.socket.as_mut() else {
+            return;
+        };
+        loop {
+            let (len, from) = match socket.recv_from(&mut self.recv_buf) {
+                Ok(Some(got)) => got,
+                Ok(None) => break,
+                Err(_) => break,
+            };
+            if Some(from) != self.server {
+                self.stray_datagrams += 1;
+                continue;
+            }
+            let datagram = Bytes::copy_from_slice(&self.recv_buf[..len]);
+            let Ok(packet) = Packet::parse(&datagram) else {
+                self.stray_datagrams += 1;
+                continue;
+            };
+            if let Some(hs) = self.handshake.as_mut() {
+                match hs.handle(&packet) {
+                    Some(HandshakeOutcome::Accepted { token, window }) => {
+                        self.handshake = None;
+                        self.conn = Some(Connection::new(&self.config, token, window, now));
+                        self.state = ClientState::Connected;
+                        self.events.push(ClientEvent::ConnectAccepted);
+                    }
+                    Some(HandshakeOutcome::Rejected(reason)) => {
+                        self.handshake = None;
+                        self.socket = None;
+                        self.state = ClientState::Disconnected;
+                        self.events.push(ClientEvent::ConnectRejected(reason));
+                        return;
+                    }
+                    None => {}
+                }
+                continue;
+            }
+            match (&packet, self.conn.as_mut()) {
+                (Packet::Data { header, frames }, Some(conn)) if header.token == conn.token() => {
+                    conn.handle_data(now, header, frames, &datagram);
+                }
+                // A repeated Accept after the handshake is expected, not hostile.
+                (Packet::Accept(_), _) => {}
+                _ => self.stray_datagrams += 1,
+            }
+        }
+    }
+
+    fn run_timers(&mut self, now: Instant) {
+        if let Some(hs) = self.handshake.as_ref() {
+            if hs.timed_out(now) {
+                let after = hs.timeout();
+                self.handshake = None;
+                self.socket = None;
+                self.state = ClientState::Errored;
+                if let Some(addr) = self.server {
+                    self.events
+                        .push(ClientEvent::Error(Error::ConnectTimedOut { addr, after }));
+                }
+            }
+        }
+        if let Some(conn) = self.conn.as_mut() {
+            conn.handle_timeout(now);
+        }
+    }
+
+    fn flush(&mut self, now: Instant) {
+        let (Some(socket), Some(server)) = (self.socket.as_mut(), self.server) else {
+            return;
+        };
+        if let Some(hs) = self.handshake.as_mut() {
+            if hs.poll_transmit(now, &mut self.send_buf) {
+                // A lost handshake packet is repeated on the next interval.
+                let _ = socket.send_to(&self.send_buf, server);
+            }
+        }
+        if let Some(conn) = self.conn.as_mut() {
+            while conn.poll_transmit(now, &mut self.send_buf) {
+                if socket.send_to(&self.send_buf, server).is_err() {
+                    conn.note_send_failure();
+                }
+            }
+        }
+    }
+
+    fn collect_events(&mut self) {
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        while let Some(event) = conn.poll_event() {
+            match event {
+                ConnEvent::Message { delivery, payload } => {
+                    self.events
+                        .push(ClientEvent::Message(Message { payload, delivery }));
+                }
+                ConnEvent::Closed(CloseCause::PeerClosed(reason)) => {
+                    self.state = ClientState::Disconnected;
+                    self.events.push(ClientEvent::Disconnected(reason));
+                }
+                ConnEvent::Closed(CloseCause::TimedOut(after)) => {
+                    self.state = ClientState::Errored;
+                    self.events.push(ClientEvent::Error(Error::TimedOut(after)));
+                }
+                ConnEvent::Closed(CloseCause::Violation(why)) => {
+                    self.state = ClientState::Errored;
+                    self.events
+                        .push(ClientEvent::Error(Error::ProtocolViolation(why)));
+                }
+                // This side asked for the close; legume raises no event for it.
+                ConnEvent::Closed(CloseCause::LocalClosed) => {}
+            }
+        }
+    }
+
+    fn dispatch(&mut self) {
+        if self.events.is_empty() {
+            return;
+        }
+        let mut events = std::mem::take(&mut self.events);
+        let mut handlers = std::mem::take(&mut self.handlers);
+        self.registry.running = true;
+        for event in events.drain(..) {
+            match &event {
+                ClientEvent::ConnectAccepted => handlers.accepted.iter_mut().for_each(|h| h(self)),
+                ClientEvent::ConnectRejected(r) => {
+                    handlers.rejected.iter_mut().for_each(|h| h(self, r))
+                }
+                ClientEvent::Message(m) => handlers.message.iter_mut().for_each(|h| h(self, m)),
+                ClientEvent::Error(e) => handlers.error.iter_mut().for_each(|h| h(self, e)),
+                ClientEvent::Disconnected(r) => {
+                    handlers.disconnect.iter_mut().for_each(|h| h(self, r))
+                }
+            }
+        }
+        self.registry.running = false;
+        let removed = std::mem::take(&mut self.registry.removed_while_running);
+        handlers.merge(std::mem::take(&mut self.handlers), &removed);
+        self.handlers = handlers;
+        // Events raised by handlers (none today) wait for the next update; keep the buffer.
+        if self.events.is_empty() {
+            self.events = events;
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! A received message as handlers and the event stream see it.
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::{Delivery, Error};
+
+/// One delivered message: its bytes and the mode it was sent with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The message bytes, shared with the packet they arrived in.
+    pub payload: Bytes,
+    /// How it was sent.
+    pub delivery: Delivery,
+}
+
+impl Message {
+    /// The message bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// Decodes a message sent with `send_typed`.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        crate::typed::decode(&self.payload)
+    }
+}
+
+impl std::ops::Deref for Message {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.payload
+    }
+}

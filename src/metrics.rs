@@ -1,0 +1,172 @@
+//! Per-connection metrics as the game's dashboard sees them.
+//!
+//! [`Metrics`] is a plain snapshot that serializes with serde (durations as
+//! milliseconds). [`MetricsHandle`] is a shared slot the endpoint refreshes
+//! on `update()`; another thread reads it without ever blocking the game
+//! loop (the endpoint skips a refresh rather than wait for a reader).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde::{Serialize, Serializer};
+
+use crate::proto::Connection;
+
+fn as_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1000.0)
+}
+
+/// A snapshot of one connection's metrics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Metrics {
+    /// Round-trip latency: the smoothed RTT (zero before the first sample).
+    #[serde(serialize_with = "as_millis")]
+    pub latency: Duration,
+    /// UDP payload bytes received (header + data).
+    pub in_bytes: u64,
+    /// UDP payload bytes sent (header + data).
+    pub out_bytes: u64,
+    /// Packets received and accepted.
+    pub in_packets: u64,
+    /// Packets sent.
+    pub out_packets: u64,
+    /// Messages delivered to the application.
+    pub in_messages: u64,
+    /// Messages sent (first transmissions; resends are counted in `resends`).
+    pub out_messages: u64,
+    /// Keepalive pings sent plus received.
+    pub keepalive_count: u64,
+    /// Ordered messages held waiting for an earlier one.
+    pub reorder_queue: usize,
+    /// Packets sent and not yet acknowledged.
+    pub pending_acks: usize,
+    /// Payload bytes queued and not yet put on the wire.
+    pub out_buffer_bytes: usize,
+    /// Payload bytes held: unsent plus sent and unacknowledged.
+    pub send_buffer_bytes: usize,
+    /// Smoothed RTT (RFC 6298).
+    #[serde(serialize_with = "as_millis")]
+    pub srtt: Duration,
+    /// RTT variance.
+    #[serde(serialize_with = "as_millis")]
+    pub rtt_var: Duration,
+    /// Median RTT sample.
+    #[serde(serialize_with = "as_millis")]
+    pub rtt_p50: Duration,
+    /// 99th percentile RTT sample.
+    #[serde(serialize_with = "as_millis")]
+    pub rtt_p99: Duration,
+    /// Largest RTT sample.
+    #[serde(serialize_with = "as_millis")]
+    pub rtt_max: Duration,
+    /// Fraction of resolved packets that were lost, 0..=1.
+    pub packet_loss: f64,
+    /// Packets declared lost.
+    pub packets_lost: u64,
+    /// Packets acknowledged.
+    pub packets_acked: u64,
+    /// Reliable messages sent again.
+    pub resends: u64,
+    /// Duplicate packets or messages dropped.
+    pub duplicates_dropped: u64,
+    /// Invalid packets dropped (malformed, stale, wrong token or sender).
+    pub invalid_packets: u64,
+    /// Unreliable-sequenced messages dropped for arriving after a newer one.
+    pub stale_sequenced_dropped: u64,
+    /// Datagrams the socket refused to send.
+    pub send_failures: u64,
+    /// Receive bandwidth over the last measurement interval, bytes per second.
+    pub in_bandwidth: f64,
+    /// Send bandwidth over the last measurement interval, bytes per second.
+    pub out_bandwidth: f64,
+}
+
+impl Metrics {
+    /// A snapshot of `conn`, with bandwidth from `meter`.
+    pub(crate) fn of(conn: &Connection, meter: &BandwidthMeter) -> Metrics {
+        let s = conn.stats();
+        let rtt = conn.rtt();
+        let resolved = s.packets_acked + s.packets_lost;
+        Metrics {
+            latency: rtt.srtt().unwrap_or_default(),
+            in_bytes: s.in_bytes,
+            out_bytes: s.out_bytes,
+            in_packets: s.in_packets,
+            out_packets: s.out_packets,
+            in_messages: s.in_messages,
+            out_messages: s.out_messages,
+            keepalive_count: s.keepalive_count,
+            reorder_queue: conn.reorder_queue(),
+            pending_acks: conn.pending_acks(),
+            out_buffer_bytes: conn.unsent_bytes(),
+            send_buffer_bytes: conn.buffered_bytes(),
+            srtt: rtt.srtt().unwrap_or_default(),
+            rtt_var: rtt.rttvar(),
+            rtt_p50: rtt.percentile(50.0).unwrap_or_default(),
+            rtt_p99: rtt.percentile(99.0).unwrap_or_default(),
+            rtt_max: rtt.percentile(100.0).unwrap_or_default(),
+            packet_loss: if resolved == 0 {
+                0.0
+            } else {
+                s.packets_lost as f64 / resolved as f64
+            },
+            packets_lost: s.packets_lost,
+            packets_acked: s.packets_acked,
+            resends: s.resends,
+            duplicates_dropped: s.duplicates_dropped,
+            invalid_packets: s.invalid_packets,
+            stale_sequenced_dropped: s.stale_sequenced_dropped,
+            send_failures: s.send_failures,
+            in_bandwidth: meter.in_rate,
+            out_bandwidth: meter.out_rate,
+        }
+    }
+}
+
+/// Measures bytes per second over intervals of at least `INTERVAL`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BandwidthMeter {
+    since: Option<(Instant, u64, u64)>,
+    in_rate: f64,
+    out_rate: f64,
+}
+
+impl BandwidthMeter {
+    const INTERVAL: Duration = Duration::from_millis(250);
+
+    pub(crate) fn observe(&mut self, now: Instant, in_bytes: u64, out_bytes: u64) {
+        match self.since {
+            None => self.since = Some((now, in_bytes, out_bytes)),
+            Some((t, i, o)) => {
+                let dt = now.saturating_duration_since(t);
+                if dt >= Self::INTERVAL {
+                    let secs = dt.as_secs_f64();
+                    self.in_rate = in_bytes.saturating_sub(i) as f64 / secs;
+                    self.out_rate = out_bytes.saturating_sub(o) as f64 / secs;
+                    self.since = Some((now, in_bytes, out_bytes));
+                }
+            }
+        }
+    }
+}
+
+/// A metrics snapshot shared with other threads (a dashboard, a logger).
+#[derive(Debug, Clone, Default)]
+pub struct MetricsHandle {
+    slot: Arc<Mutex<Metrics>>,
+}
+
+impl MetricsHandle {
+    /// The latest published snapshot.
+    pub fn snapshot(&self) -> Metrics {
+        self.slot.lock().clone()
+    }
+
+    /// Publishes without waiting: if a reader holds the slot, this refresh is skipped.
+    pub(crate) fn publish(&self, metrics: impl FnOnce() -> Metrics) {
+        if let Some(mut slot) = self.slot.try_lock() {
+            *slot = metrics();
+        }
+    }
+}

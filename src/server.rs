@@ -1,0 +1,803 @@
+//! The game server: listens on one socket, runs the stateless handshake, and
+//! keeps one [`Connection`] per accepted peer.
+//!
+//! Nothing is allocated for an address until it returns a valid cookie; no
+//! reply to an unverified address is larger than what it sent. Events reach
+//! handlers registered with `on_*`, or come out of [`Server::update_events`].
+
+use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::backend::{resolve, Backend};
+use crate::clock::Clock;
+use crate::handlers::{HandlerId, HandlerList, Registry};
+use crate::metrics::{BandwidthMeter, Metrics};
+use crate::proto::handshake::CookieJar;
+use crate::proto::{CloseCause, ConnEvent, Connection};
+use crate::transport::sim::SimNetwork;
+use crate::transport::Socket;
+use crate::wire::{
+    self, Accept, ChallengeResponse, ConnectRequest, Packet, Reject, RejectCode, MAX_MTU,
+};
+use crate::{Config, Delivery, DisconnectReason, Error, Message, PeerId, RejectReason};
+
+/// A connection request, as the `on_connect_request` handler sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectRequestInfo {
+    /// The client's address (verified by the cookie exchange).
+    pub addr: SocketAddr,
+    /// The client's `Config::connect_payload` (a login token, say).
+    pub payload: Bytes,
+}
+
+/// What happened on a server, for the pull path ([`Server::update_events`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerEvent {
+    /// A peer completed the handshake and was accepted.
+    Connected {
+        /// The new peer.
+        peer: PeerId,
+        /// Its address.
+        addr: SocketAddr,
+    },
+    /// A message from a peer.
+    Message {
+        /// The sender.
+        peer: PeerId,
+        /// The message.
+        message: Message,
+    },
+    /// A peer's connection was lost without a graceful close.
+    Error {
+        /// The peer.
+        peer: PeerId,
+        /// What went wrong.
+        error: Error,
+    },
+    /// A peer's connection closed gracefully (either side asked).
+    Disconnected {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        reason: DisconnectReason,
+    },
+}
+
+/// Counters of the server's listening socket, outside any connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ServerStats {
+    /// Datagrams received on the socket.
+    pub datagrams_in: u64,
+    /// Connect requests answered with a challenge.
+    pub challenges_sent: u64,
+    /// Handshakes completed and accepted.
+    pub accepted: u64,
+    /// Handshakes rejected (full, version, or by a handler).
+    pub rejected: u64,
+    /// Handshake packets ignored because new connections are off.
+    pub ignored_not_accepting: u64,
+    /// Challenge responses whose cookie was invalid or expired.
+    pub bad_cookies: u64,
+    /// Datagrams that failed to parse, came from no known peer, or had a wrong token.
+    pub invalid_datagrams: u64,
+}
+
+struct Peer {
+    addr: SocketAddr,
+    nonce: u64,
+    conn: Connection,
+    meter: BandwidthMeter,
+}
+
+type ConnectRequestFn = dyn FnMut(&mut Server, &ConnectRequestInfo) -> Result<(), String> + Send;
+type ConnectedFn = dyn FnMut(&mut Server, PeerId) + Send;
+type MessageFn = dyn FnMut(&mut Server, PeerId, &Message) + Send;
+type ErrorFn = dyn FnMut(&mut Server, PeerId, &Error) + Send;
+type DisconnectFn = dyn FnMut(&mut Server, PeerId, &DisconnectReason) + Send;
+
+#[derive(Default)]
+struct ServerHandlers {
+    connect_request: HandlerList<ConnectRequestFn>,
+    connected: HandlerList<ConnectedFn>,
+    message: HandlerList<MessageFn>,
+    error: HandlerList<ErrorFn>,
+    disconnect: HandlerList<DisconnectFn>,
+}
+
+impl ServerHandlers {
+    fn remove(&mut self, id: HandlerId) -> bool {
+        self.connect_request.remove(id)
+            || self.connected.remove(id)
+            || self.message.remove(id)
+            || self.error.remove(id)
+            || self.disconnect.remove(id)
+    }
+
+    fn merge(&mut self, added: ServerHandlers, removed: &HashSet<HandlerId>) {
+        self.connect_request.merge(added.connect_request, removed);
+        self.connected.merge(added.connected, removed);
+        self.message.merge(added.message, removed);
+        self.error.merge(added.error, removed);
+        self.disconnect.merge(added.disconnect, removed);
+    }
+}
+
+/// A server accepting many clients.
+///
+/// ```no_run
+/// use lentil::{Config, Delivery, Server};
+/// let mut server = Server::new(Config::default());
+/// server.on_message(|server, peer, msg| {
+///     let _ = server.send(peer, msg.bytes(), Delivery::Reliable); // echo
+/// });
+/// server.listen("127.0.0.1:9000")?;
+/// loop {
+///     server.update();
+///     # break;
+/// }
+/// # Ok::<(), lentil::Error>(())
+/// ```
+pub struct Server {
+    config: Config,
+    backend: Backend,
+    clock: Clock,
+    socket: Option<Box<dyn Socket>>,
+    cookies: CookieJar,
+    peers: HashMap<PeerId, Peer>,
+    by_addr: HashMap<SocketAddr, PeerId>,
+    next_peer: PeerId,
+    accept_new: bool,
+    events: Vec<ServerEvent>,
+    handlers: ServerHandlers,
+    registry: Registry,
+    send_buf: Vec<u8>,
+    recv_buf: Vec<u8>,
+    stats: ServerStats,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr())
+            .field("peers", &self.peers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A server over real UDP; call [`listen`](Self::listen) to open it.
+    pub fn new(config: Config) -> Self {
+        Self::with_backend(config, Backend::Udp)
+    }
+
+    /// A server on a simulated network: same API, no sockets, virtual time.
+    pub fn sandbox(config: Config, network: &SimNetwork) -> Self {
+        Self::with_backend(config, Backend::Sim(network.clone()))
+    }
+
+    fn with_backend(config: Config, backend: Backend) -> Self {
+        let clock = backend.clock();
+        Server {
+            cookies: CookieJar::new(clock.now()),
+            clock,
+            backend,
+            config,
+            socket: None,
+            peers: HashMap::new(),
+            by_addr: HashMap::new(),
+            next_peer: 1,
+            accept_new: true,
+            events: Vec::new(),
+            handlers: ServerHandlers::default(),
+            registry: Registry::default(),
+            send_buf: Vec::with_capacity(MAX_MTU),
+            recv_buf: vec![0; MAX_MTU],
+            stats: ServerStats::default(),
+        }
+    }
+
+    /// Binds the socket and starts accepting connections. Port 0 picks a free port
+    /// (see [`local_addr`](Self::local_addr)).
+    pub fn listen(&mut self, addr: impl ToSocketAddrs + std::fmt::Debug) -> Result<(), Error> {
+        if self.socket.is_some() {
+            return Err(Error::AlreadyListening);
+        }
+        self.config.validate()?;
+        let addr = resolve(addr)?;
+        self.socket = Some(self.backend.bind(addr)?);
+        Ok(())
+    }
+
+    /// The bound address, while listening.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.socket.as_ref().map(|s| s.local_addr())
+    }
+
+    /// Whether the server is listening.
+    pub fn is_listening(&self) -> bool {
+        self.socket.is_some()
+    }
+
+    /// Turns accepting newcomers on or off; when off, handshake packets from
+    /// unknown addresses are ignored. Connected peers are unaffected.
+    pub fn set_accept_new_connections(&mut self, accept: bool) {
+        self.accept_new = accept;
+    }
+
+    /// Whether newcomers are accepted.
+    pub fn accepts_new_connections(&self) -> bool {
+        self.accept_new
+    }
+
+    /// Processes incoming datagrams and timers of every peer, sends what is
+    /// due, and calls the registered handlers. Harmless while not listening.
+    pub fn update(&mut self) {
+        let now = self.clock.now();
+        self.pump(now);
+        self.dispatch();
+    }
+
+    /// Like [`update`](Self::update), but returns the events instead of
+    /// calling handlers (connect requests are still decided by the
+    /// `on_connect_request` handlers, and accepted when there are none).
+    pub fn update_events(&mut self) -> std::vec::Drain<'_, ServerEvent> {
+        let now = self.clock.now();
+        self.pump(now);
+        self.events.drain(..)
+    }
+
+    /// Sends `message` to `peer`.
+    pub fn send(&mut self, peer: PeerId, message: &[u8], delivery: Delivery) -> Result<(), Error> {
+        self.send_bytes(peer, Bytes::copy_from_slice(message), delivery)
+    }
+
+    /// Like [`send`](Self::send), taking ownership of the bytes without copying.
+    pub fn send_bytes(
+        &mut self,
+        peer: PeerId,
+        message: Bytes,
+        delivery: Delivery,
+    ) -> Result<(), Error> {
+        let p = self.peers.get_mut(&peer).ok_or(Error::UnknownPeer(peer))?;
+        p.conn.send(message, delivery)
+    }
+
+    /// Encodes `value` with bincode and sends it to `peer`.
+    pub fn send_typed<T: Serialize>(
+        &mut self,
+        peer: PeerId,
+        value: &T,
+        delivery: Delivery,
+    ) -> Result<(), Error> {
+        let bytes = crate::typed::encode(value)?;
+        self.send_bytes(peer, bytes, delivery)
+    }
+
+    /// legume's `send_message` to one peer: unreliable.
+    pub fn send_message(&mut self, peer: PeerId, message: &[u8]) -> Result<(), Error> {
+        self.send(peer, message, Delivery::Unreliable)
+    }
+
+    /// legume's `send_reliable_message` to one peer.
+    pub fn send_reliable_message(&mut self, peer: PeerId, message: &[u8]) -> Result<(), Error> {
+        self.send(peer, message, Delivery::Reliable)
+    }
+
+    /// Reliable, ordered message to one peer.
+    pub fn send_ordered_message(&mut self, peer: PeerId, message: &[u8]) -> Result<(), Error> {
+        self.send(peer, message, Delivery::ReliableOrdered)
+    }
+
+    /// Sends `message` to every connected peer; returns how many took it
+    /// (a peer whose queue is full is skipped). The bytes are shared, not copied per peer.
+    pub fn broadcast(&mut self, message: &[u8], delivery: Delivery) -> usize {
+        let bytes = Bytes::copy_from_slice(message);
+        let mut reached = 0;
+        for p in self.peers.values_mut().filter(|p| p.conn.is_open()) {
+            if p.conn.send(bytes.clone(), delivery).is_ok() {
+                reached += 1;
+            }
+        }
+        reached
+    }
+
+    /// Gracefully disconnects `peer`: queued reliable data is flushed (up to
+    /// `Config::linger`), then it is told it was kicked. Unknown peers and a
+    /// second call are ignored.
+    pub fn disconnect(&mut self, peer: PeerId) {
+        self.disconnect_with(peer, DisconnectReason::Kicked);
+    }
+
+    /// Like [`disconnect`](Self::disconnect) with a reason the client sees.
+    pub fn disconnect_with(&mut self, peer: PeerId, reason: DisconnectReason) {
+        let now = self.clock.now();
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.conn.close(reason, now);
+        }
+    }
+
+    /// Gracefully disconnects every peer (reason: server shut down).
+    pub fn disconnect_all(&mut self) {
+        let now = self.clock.now();
+        for p in self.peers.values_mut() {
+            p.conn.close(DisconnectReason::ServerShutdown, now);
+        }
+    }
+
+    /// Connected peers (not counting those being disconnected).
+    pub fn peers(&self) -> Vec<PeerId> {
+        let mut ids: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.conn.is_open())
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// How many peers are connected.
+    pub fn peer_count(&self) -> usize {
+        self.peers.values().filter(|p| p.conn.is_open()).count()
+    }
+
+    /// The address of `peer`.
+    pub fn peer_addr(&self, peer: PeerId) -> Option<SocketAddr> {
+        self.peers.get(&peer).map(|p| p.addr)
+    }
+
+    /// Metrics of `peer`'s connection.
+    pub fn metrics(&self, peer: PeerId) -> Option<Metrics> {
+        self.peers
+            .get(&peer)
+            .map(|p| Metrics::of(&p.conn, &p.meter))
+    }
+
+    /// Counters of the listening socket outside any connection.
+    pub fn stats(&self) -> ServerStats {
+        self.stats
+    }
+
+    /// A handle that another thread can read `peer`'s metrics from is not kept
+    /// per peer (it would cost every update); this publishes a snapshot of all
+    /// peers to `handle` now, without blocking on readers.
+    pub fn publish_metrics(&self, handle: &ServerMetricsHandle) {
+        if let Some(mut slot) = handle.slot.try_lock() {
+            slot.clear();
+            slot.extend(
+                self.peers
+                    .iter()
+                    .map(|(id, p)| (*id, Metrics::of(&p.conn, &p.meter))),
+            );
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// When the server next has timer work to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.peers
+            .values()
+            .filter_map(|p| p.conn.next_deadline())
+            .min()
+    }
+
+    /// Blocks until a datagram may have arrived, the next deadline, or `max`.
+    pub fn wait(&mut self, max: Duration) {
+        let now = self.clock.now();
+        let until = self
+            .next_deadline()
+            .map_or(max, |d| d.saturating_duration_since(now).min(max));
+        if let Some(socket) = self.socket.as_mut() {
+            let _ = socket.wait(until);
+        }
+    }
+
+    /// Registers the handler that decides connect requests: `Ok(())` accepts,
+    /// `Err(reason)` rejects and the client sees `reason`. With several
+    /// handlers, the first rejection wins; with none, every request is accepted.
+    pub fn on_connect_request(
+        &mut self,
+        f: impl FnMut(&mut Server, &ConnectRequestInfo) -> Result<(), String> + Send + 'static,
+    ) -> HandlerId {
+        let id = self.registry.next_id();
+        self.handlers.connect_request.push(id, Box::new(f));
+        id
+    }
+
+    /// Registers a handler for "a peer was accepted".
+    pub fn on_connect(&mut self, f: impl FnMut(&mut Server, PeerId) + Send + 'static) -> HandlerId {
+        let id = self.registry.next_id();
+        self.handlers.connected.push(id, Box::new(f));
+        id
+    }
+
+    /// Registers a handler for messages from peers.
+    pub fn on_message(
+        &mut self,
+        f: impl FnMut(&mut Server, PeerId, &Message) + Send + 'static,
+    ) -> HandlerId {
+        let id = self.registry.next_id();
+        self.handlers.message.push(id, Box::new(f));
+        id
+    }
+
+    /// Registers a handler for a peer lost without a graceful close.
+    pub fn on_error(
+        &mut self,
+        f: impl FnMut(&mut Server, PeerId, &Error) + Send + 'static,
+    ) -> HandlerId {
+        let id = self.registry.next_id();
+        self.handlers.error.push(id, Box::new(f));
+        id
+    }
+
+    /// Registers a handler for a peer's graceful close.
+    pub fn on_disconnect(
+        &mut self,
+        f: impl FnMut(&mut Server, PeerId, &DisconnectReason) + Send + 'static,
+    ) -> HandlerId {
+        let id = self.registry.next_id();
+        self.handlers.disconnect.push(id, Box::new(f));
+        id
+    }
+
+    /// Removes a handler; returns whether it was registered.
+    pub fn remove_handler(&mut self, id: HandlerId) -> bool {
+        if self.registry.running {
+            self.registry.removed_while_running.insert(id);
+            self.handlers.remove(id);
+            return true;
+        }
+        self.handlers.remove(id)
+    }
+
+    fn pump(&mut self, now: Instant) {
+        if self.socket.is_none() {
+            return;
+        }
+        self.receive(now);
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        for id in ids {
+            self.service_peer(id, now);
+        }
+    }
+
+    fn receive(&mut self, now: Instant) {
+        loop {
+            let Some(socket) = self.socket.as_mut() else {
+                return;
+            };
+            let (len, from) = match socket.recv_from(&mut self.recv_buf) {
+                Ok(Some(got)) => got,
+                Ok(None) | Err(_) => return,
+            };
+            self.stats.datagrams_in += 1;
+            // Cheapest checks first: only a known peer's data packet is copied.
+            let known = self.by_addr.get(&from).copied();
+            match Packet::parse(&self.recv_buf[..len]) {
+                Ok(Packet::Data { header, .. }) => {
+                    let Some(peer) = known.and_then(|id| self.peers.get_mut(&id)) else {
+                        self.stats.invalid_datagrams += 1;
+                        continue;
+                    };
+                    if header.token != peer.conn.token() {
+                        self.stats.invalid_datagrams += 1;
+                        peer.conn.note_invalid_packet();
+                        continue;
+                    }
+                    let datagram = Bytes::copy_from_slice(&self.recv_buf[..len]);
+                    let frames = &datagram[wire::DATA_HEADER_LEN..];
+                    peer.conn.handle_data(now, &header, frames, &datagram);
+                }
+                Ok(Packet::ConnectRequest(req)) => {
+                    let req = ConnectRequest {
+                        payload: &[],
+                        ..req
+                    };
+                    self.on_connect_request_packet(from, req, known.is_some(), now);
+                }
+                Ok(Packet::ChallengeResponse(resp)) => {
+                    let payload = Bytes::copy_from_slice(resp.payload);
+                    let resp = ChallengeResponse {
+                        payload: &[],
+                        ..resp
+                    };
+                    self.on_challenge_response(from, resp, payload, known, now);
+                }
+                Ok(_) | Err(_) => self.stats.invalid_datagrams += 1,
+            }
+        }
+    }
+
+    fn reply(&mut self, to: SocketAddr) {
+        if let Some(socket) = self.socket.as_mut() {
+            // A lost reply is repeated when the client repeats its request.
+            let _ = socket.send_to(&self.send_buf, to);
+        }
+    }
+
+    fn on_connect_request_packet(
+        &mut self,
+        from: SocketAddr,
+        req: ConnectRequest<'_>,
+        known: bool,
+        now: Instant,
+    ) {
+        if !self.accept_new && !known {
+            self.stats.ignored_not_accepting += 1;
+            return;
+        }
+        self.send_buf.clear();
+        if req.version != wire::PROTOCOL_VERSION {
+            let code = RejectCode::VersionMismatch {
+                server: wire::PROTOCOL_VERSION,
+                client: req.version,
+            };
+            Reject {
+                nonce: req.nonce,
+                code,
+            }
+            .emit(&mut self.send_buf);
+            self.stats.rejected += 1;
+        } else {
+            let cookie = self.cookies.issue(from, req.nonce, now);
+            wire::emit_challenge(&mut self.send_buf, req.nonce, &cookie);
+            self.stats.challenges_sent += 1;
+        }
+        self.reply(from);
+    }
+
+    fn on_challenge_response(
+        &mut self,
+        from: SocketAddr,
+        resp: ChallengeResponse<'_>,
+        payload: Bytes,
+        known: Option<PeerId>,
+        now: Instant,
+    ) {
+        if !self.cookies.verify(from, resp.nonce, &resp.cookie, now) {
+            self.stats.bad_cookies += 1;
+            return;
+        }
+        if let Some(id) = known {
+            if let Some(peer) = self.peers.get(&id) {
+                if peer.nonce == resp.nonce {
+                    // Our Accept was lost (or this is a replay): repeat it, create nothing.
+                    let accept = Accept {
+                        nonce: resp.nonce,
+                        token: peer.conn.token(),
+                        window: self.config.reliable_window,
+                    };
+                    self.send_buf.clear();
+                    accept.emit(&mut self.send_buf);
+                    self.reply(from);
+                    return;
+                }
+            }
+        }
+        if !self.accept_new {
+            self.stats.ignored_not_accepting += 1;
+            return;
+        }
+        if resp.version != wire::PROTOCOL_VERSION {
+            return;
+        }
+        let open_peers = self
+            .peers
+            .values()
+            .filter(|p| p.addr != from && p.conn.is_open())
+            .count();
+        let decision = if open_peers >= self.config.max_clients {
+            Err(RejectReason::ServerFull)
+        } else {
+            self.ask_connect_handlers(&ConnectRequestInfo {
+                addr: from,
+                payload,
+            })
+            .map_err(RejectReason::Custom)
+        };
+        self.send_buf.clear();
+        match decision {
+            Err(reason) => {
+                let code = match &reason {
+                    RejectReason::ServerFull => RejectCode::ServerFull,
+                    RejectReason::VersionMismatch { server, client } => {
+                        RejectCode::VersionMismatch {
+                            server: *server,
+                            client: *client,
+                        }
+                    }
+                    RejectReason::Custom(text) => RejectCode::Custom(text),
+                };
+                Reject {
+                    nonce: resp.nonce,
+                    code,
+                }
+                .emit(&mut self.send_buf);
+                self.stats.rejected += 1;
+            }
+            Ok(()) => {
+                if let Some(old) = known {
+                    // The same address finished a new handshake: the client restarted.
+                    self.remove_peer(old);
+                    self.events.push(ServerEvent::Error {
+                        peer: old,
+                        error: Error::SessionReplaced,
+                    });
+                }
+                let token = loop {
+                    let t: u32 = rand::random();
+                    if t != 0 {
+                        break t;
+                    }
+                };
+                let id = self.next_peer;
+                self.next_peer += 1;
+                let conn = Connection::new(&self.config, token, resp.window, now);
+                self.peers.insert(
+                    id,
+                    Peer {
+                        addr: from,
+                        nonce: resp.nonce,
+                        conn,
+                        meter: BandwidthMeter::default(),
+                    },
+                );
+                self.by_addr.insert(from, id);
+                self.stats.accepted += 1;
+                self.events.push(ServerEvent::Connected {
+                    peer: id,
+                    addr: from,
+                });
+                Accept {
+                    nonce: resp.nonce,
+                    token,
+                    window: self.config.reliable_window,
+                }
+                .emit(&mut self.send_buf);
+            }
+        }
+        self.reply(from);
+    }
+
+    fn ask_connect_handlers(&mut self, info: &ConnectRequestInfo) -> Result<(), String> {
+        if self.handlers.connect_request.is_empty() {
+            return Ok(());
+        }
+        let mut list = std::mem::take(&mut self.handlers.connect_request);
+        let was_running = self.registry.running;
+        self.registry.running = true;
+        let mut decision = Ok(());
+        for h in list.iter_mut() {
+            let verdict = h(self, info);
+            if decision.is_ok() {
+                decision = verdict;
+            }
+        }
+        self.registry.running = was_running;
+        let added = std::mem::take(&mut self.handlers.connect_request);
+        let removed = if was_running {
+            HashSet::new()
+        } else {
+            std::mem::take(&mut self.registry.removed_while_running)
+        };
+        list.merge(added, &removed);
+        self.handlers.connect_request = list;
+        decision
+    }
+
+    fn remove_peer(&mut self, id: PeerId) {
+        if let Some(p) = self.peers.remove(&id) {
+            if self.by_addr.get(&p.addr) == Some(&id) {
+                self.by_addr.remove(&p.addr);
+            }
+        }
+    }
+
+    fn service_peer(&mut self, id: PeerId, now: Instant) {
+        let Some(socket) = self.socket.as_mut() else {
+            return;
+        };
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        peer.conn.handle_timeout(now);
+        while peer.conn.poll_transmit(now, &mut self.send_buf) {
+            if socket.send_to(&self.send_buf, peer.addr).is_err() {
+                peer.conn.note_send_failure();
+            }
+        }
+        let s = peer.conn.stats();
+        peer.meter.observe(now, s.in_bytes, s.out_bytes);
+        while let Some(event) = peer.conn.poll_event() {
+            let event = match event {
+                ConnEvent::Message { delivery, payload } => ServerEvent::Message {
+                    peer: id,
+                    message: Message { payload, delivery },
+                },
+                ConnEvent::Closed(CloseCause::PeerClosed(reason)) => {
+                    ServerEvent::Disconnected { peer: id, reason }
+                }
+                ConnEvent::Closed(CloseCause::LocalClosed) => ServerEvent::Disconnected {
+                    peer: id,
+                    reason: local_close_reason(&peer.conn),
+                },
+                ConnEvent::Closed(CloseCause::TimedOut(after)) => ServerEvent::Error {
+                    peer: id,
+                    error: Error::TimedOut(after),
+                },
+                ConnEvent::Closed(CloseCause::Violation(why)) => ServerEvent::Error {
+                    peer: id,
+                    error: Error::ProtocolViolation(why),
+                },
+            };
+            self.events.push(event);
+        }
+        if peer.conn.is_finished() {
+            self.remove_peer(id);
+        }
+    }
+
+    fn dispatch(&mut self) {
+        if self.events.is_empty() {
+            return;
+        }
+        let mut events = std::mem::take(&mut self.events);
+        let mut handlers = std::mem::take(&mut self.handlers);
+        self.registry.running = true;
+        for event in events.drain(..) {
+            match &event {
+                ServerEvent::Connected { peer, .. } => {
+                    handlers.connected.iter_mut().for_each(|h| h(self, *peer))
+                }
+                ServerEvent::Message { peer, message } => handlers
+                    .message
+                    .iter_mut()
+                    .for_each(|h| h(self, *peer, message)),
+                ServerEvent::Error { peer, error } => handlers
+                    .error
+                    .iter_mut()
+                    .for_each(|h| h(self, *peer, error)),
+                ServerEvent::Disconnected { peer, reason } => handlers
+                    .disconnect
+                    .iter_mut()
+                    .for_each(|h| h(self, *peer, reason)),
+            }
+        }
+        self.registry.running = false;
+        let removed = std::mem::take(&mut self.registry.removed_while_running);
+        handlers.merge(std::mem::take(&mut self.handlers), &removed);
+        self.handlers = handlers;
+        if self.events.is_empty() {
+            self.events = events;
+        }
+    }
+}
+
+fn local_close_reason(conn: &Connection) -> DisconnectReason {
+    conn.close_reason()
+        .cloned()
+        .unwrap_or(DisconnectReason::Kicked)
+}
+
+/// Metrics of every peer, published by [`Server::publish_metrics`] and read
+/// from any thread.
+#[derive(Debug, Clone, Default)]
+pub struct ServerMetricsHandle {
+    slot: std::sync::Arc<parking_lot::Mutex<HashMap<PeerId, Metrics>>>,
+}
+
+impl ServerMetricsHandle {
+    /// The latest published snapshot of every peer.
+    pub fn snapshot(&self) -> HashMap<PeerId, Metrics> {
+        self.slot.lock().clone()
+    }
+}
