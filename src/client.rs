@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::handlers::{HandlerId, HandlerList, Registry};
 use crate::metrics::{BandwidthMeter, Metrics, MetricsHandle};
 use crate::proto::handshake::{ClientHandshake, HandshakeOutcome};
-use crate::proto::{CloseCause, ConnEvent, Connection};
+use crate::proto::{transmit, CloseCause, ConnEvent, Connection};
 use crate::transport::sim::SimNetwork;
 use crate::transport::Socket;
 use crate::wire::{Packet, MAX_MTU};
@@ -469,6 +469,9 @@ impl Client {
             match (&packet, self.conn.as_mut()) {
                 (Packet::Data { header, frames }, Some(conn)) if header.token == conn.token() => {
                     conn.handle_data(now, header, frames, &datagram);
+                    if conn.ack_due() {
+                        transmit(conn, socket.as_mut(), &mut self.send_buf, from, now);
+                    }
                 }
                 // A repeated Accept after the handshake is expected, not hostile.
                 (Packet::Accept(_), _) => {}
@@ -506,11 +509,7 @@ impl Client {
             }
         }
         if let Some(conn) = self.conn.as_mut() {
-            while conn.poll_transmit(now, &mut self.send_buf) {
-                if socket.send_to(&self.send_buf, server).is_err() {
-                    conn.note_send_failure();
-                }
-            }
+            transmit(conn, socket.as_mut(), &mut self.send_buf, server, now);
         }
     }
 

@@ -28,7 +28,8 @@ pub struct Config {
     /// Most reliable messages per reliable channel in flight (sent, not yet
     /// acknowledged), and the size of the receive window this side offers for
     /// reordering and deduplication. The sender uses the smaller of its own value
-    /// and the peer's. Default 8192, at most 16384.
+    /// and the peer's. A power of two (the receive window is a ring indexed by
+    /// message id); default 8192, at most 16384.
     pub reliable_window: u16,
     /// After a graceful `disconnect`, how long queued reliable data may keep
     /// flowing before the close is sent anyway. Default 1 s.
@@ -69,8 +70,12 @@ impl Config {
         if self.mtu < wire::MIN_MTU || self.mtu > wire::MAX_MTU {
             return Err(Error::InvalidConfig("mtu must be between 576 and 65507"));
         }
-        if self.reliable_window == 0 || self.reliable_window > wire::MAX_RELIABLE_WINDOW {
-            return Err(Error::InvalidConfig("reliable_window must be 1..=16384"));
+        if !self.reliable_window.is_power_of_two()
+            || self.reliable_window > wire::MAX_RELIABLE_WINDOW
+        {
+            return Err(Error::InvalidConfig(
+                "reliable_window must be a power of two up to 16384",
+            ));
         }
         if self.timeout.is_zero() || self.ping_interval.is_zero() {
             return Err(Error::InvalidConfig(

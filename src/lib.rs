@@ -33,3 +33,7 @@ pub use transport::sim::{BurstLoss, LinkConditioner, SimNetwork};
 
 /// Identifies a peer connected to a [`Server`]; never reused within a server's life.
 pub type PeerId = u64;
+
+/// Most datagrams one `update()` reads, so a flood cannot hold the game loop;
+/// the rest wait in the socket for the next update.
+const MAX_DATAGRAMS_PER_UPDATE: usize = 8192;

@@ -17,7 +17,7 @@ use crate::clock::Clock;
 use crate::handlers::{HandlerId, HandlerList, Registry};
 use crate::metrics::{BandwidthMeter, Metrics};
 use crate::proto::handshake::CookieJar;
-use crate::proto::{CloseCause, ConnEvent, Connection};
+use crate::proto::{transmit, CloseCause, ConnEvent, Connection};
 use crate::transport::sim::SimNetwork;
 use crate::transport::Socket;
 use crate::wire::{
@@ -471,7 +471,7 @@ impl Server {
     }
 
     fn receive(&mut self, now: Instant) {
-        loop {
+        for _ in 0..crate::MAX_DATAGRAMS_PER_UPDATE {
             let Some(socket) = self.socket.as_mut() else {
                 return;
             };
@@ -496,6 +496,17 @@ impl Server {
                     let datagram = Bytes::copy_from_slice(&self.recv_buf[..len]);
                     let frames = &datagram[wire::DATA_HEADER_LEN..];
                     peer.conn.handle_data(now, &header, frames, &datagram);
+                    if peer.conn.ack_due() {
+                        if let Some(socket) = self.socket.as_mut() {
+                            transmit(
+                                &mut peer.conn,
+                                socket.as_mut(),
+                                &mut self.send_buf,
+                                from,
+                                now,
+                            );
+                        }
+                    }
                 }
                 Ok(Packet::ConnectRequest(req)) => {
                     let req = ConnectRequest {
@@ -710,11 +721,13 @@ impl Server {
             return;
         };
         peer.conn.handle_timeout(now);
-        while peer.conn.poll_transmit(now, &mut self.send_buf) {
-            if socket.send_to(&self.send_buf, peer.addr).is_err() {
-                peer.conn.note_send_failure();
-            }
-        }
+        transmit(
+            &mut peer.conn,
+            socket.as_mut(),
+            &mut self.send_buf,
+            peer.addr,
+            now,
+        );
         let s = peer.conn.stats();
         peer.meter.observe(now, s.in_bytes, s.out_bytes);
         while let Some(event) = peer.conn.poll_event() {

@@ -3,11 +3,11 @@
 
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
 use lentil::wire::{
     emit_challenge, emit_disconnect, emit_message, emit_ping, message_frame_len, Frame, FrameIter,
     Packet, DATA_HEADER_LEN,
 };
+use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(packet) = Packet::parse(data) else {

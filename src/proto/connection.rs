@@ -26,6 +26,11 @@ use crate::{Config, Delivery, DisconnectReason, Error};
 /// so redundancy is what makes a graceful close survive a lossy path.
 const DISCONNECT_COPIES: u8 = 3;
 
+/// After this many packets received without sending one, an ack goes out at
+/// once: the ack bitfield covers 32 packets, and a packet that falls out of it
+/// unacknowledged would be resent for nothing.
+const IMMEDIATE_ACK_AFTER: u32 = 16;
+
 /// Largest retransmission backoff exponent.
 const MAX_BACKOFF: u32 = 10;
 
@@ -80,6 +85,7 @@ pub struct Connection {
     next_seq: u16,
     received: ReceivedPackets,
     ack_pending: bool,
+    received_since_sent: u32,
     sent: SentPackets,
     rtt: RttEstimator,
     rto_backoff: u32,
@@ -132,7 +138,7 @@ fn disconnect_reason(code: u8, text: &str) -> DisconnectReason {
 impl Connection {
     /// A new open connection with `token`, the peer offering `peer_window`.
     pub fn new(config: &Config, token: u32, peer_window: u16, now: Instant) -> Self {
-        let window = config.reliable_window.min(wire::MAX_RELIABLE_WINDOW).max(1);
+        let window = config.reliable_window.clamp(1, wire::MAX_RELIABLE_WINDOW);
         Connection {
             token,
             state: State::Open,
@@ -145,6 +151,7 @@ impl Connection {
             next_seq: 0,
             received: ReceivedPackets::default(),
             ack_pending: false,
+            received_since_sent: 0,
             sent: SentPackets::default(),
             rtt: RttEstimator::new(config.min_rto, config.max_rto, config.initial_rto),
             rto_backoff: 0,
@@ -293,6 +300,10 @@ impl Connection {
             return;
         }
         self.received.record(header.seq);
+        self.received_since_sent += 1;
+        if self.received_since_sent >= IMMEDIATE_ACK_AFTER {
+            self.ack_pending = true;
+        }
         self.last_recv = now;
         self.stats.in_packets += 1;
         self.stats.in_bytes += datagram.len() as u64;
@@ -429,6 +440,12 @@ impl Connection {
         Some(deadline)
     }
 
+    /// Whether an ack should go out before more datagrams are processed; the
+    /// owner then drains [`poll_transmit`](Self::poll_transmit) at once.
+    pub fn ack_due(&self) -> bool {
+        self.received_since_sent >= IMMEDIATE_ACK_AFTER && self.state != State::Closed
+    }
+
     /// Whether [`poll_transmit`](Self::poll_transmit) would produce a datagram now.
     pub fn wants_transmit(&self) -> bool {
         if self.state == State::Closed {
@@ -483,6 +500,7 @@ impl Connection {
         }
         self.next_seq = self.next_seq.wrapping_add(1);
         self.ack_pending = false;
+        self.received_since_sent = 0;
         self.stats.out_packets += 1;
         self.stats.out_bytes += out.len() as u64;
         if frames > 0 {

@@ -20,3 +20,19 @@ pub use connection::{CloseCause, ConnEvent, Connection};
 pub use rtt::RttEstimator;
 pub use seq::{seq_diff, seq_newer};
 pub use stats::ConnectionStats;
+
+/// Drains every datagram `conn` has to send into `socket`, addressed to `to`.
+/// A datagram the socket refuses is counted and dropped, as the network would.
+pub(crate) fn transmit(
+    conn: &mut Connection,
+    socket: &mut dyn crate::transport::Socket,
+    buf: &mut Vec<u8>,
+    to: std::net::SocketAddr,
+    now: std::time::Instant,
+) {
+    while conn.poll_transmit(now, buf) {
+        if socket.send_to(buf, to).is_err() {
+            conn.note_send_failure();
+        }
+    }
+}
