@@ -218,7 +218,7 @@ struct Blackout {
 
 impl Blackout {
     fn covers(&self, t: Instant) -> bool {
-        t >= self.start && self.end.map_or(true, |end| t < end)
+        t >= self.start && self.end.is_none_or(|end| t < end)
     }
 }
 
@@ -301,7 +301,7 @@ impl Inner {
         let now = self.clock.now();
         let horizon = self.next_delivery_time().map_or(now, |t| t.min(now));
         self.blackouts
-            .retain(|b| b.end.map_or(true, |end| end > horizon));
+            .retain(|b| b.end.is_none_or(|end| end > horizon));
     }
 
     /// Steps the Gilbert–Elliott chain of a link and says whether it loses
