@@ -93,20 +93,22 @@ def record(dt_steps, datagram, action=0):
     return bytes([(action << 6) | dt_steps]) + struct.pack(">H", len(datagram)) + datagram
 
 
-# The connection under test sends seq 0 (reliable 0,1; ordered 0,1; unreliable;
-# sequenced) and seq 1 (reliable 2; ordered 2) before the input is read.
+# The connection under test numbers its packets from 1 (0 is what an ack field
+# reads before anything arrived). Before the input is read it sends seq 1
+# (reliable 0,1; ordered 0,1; unreliable; sequenced) and seq 2 (reliable 2;
+# ordered 2). The peer's packets here number from 1 too.
 write("connection_datagrams", {
-    "ack_and_messages": record(2, data(T, 0, 0, 0, all_frames)) + record(2, data(T, 1, 1, 0b1, PING), 1),
+    "ack_and_messages": record(2, data(T, 1, 1, 0, all_frames)) + record(2, data(T, 2, 2, 0b1, PING), 1),
     "reorder_and_dup": (record(1, data(T, 2, 0, 0, msg(4, b"b", 1) + msg(3, b"x", 1)))
                         + record(1, data(T, 1, 0, 0, msg(4, b"a", 0) + msg(3, b"y", 0)))
                         + record(1, data(T, 2, 0, 0, msg(4, b"b", 1)))
-                        + record(1, data(T, 3, 1, 1, msg(3, b"x", 1)), 2)),
-    "loss_then_ack": (record(40, data(T, 0, 0, 0, PING), 3)
-                      + record(40, data(T, 1, 3, 0b100, PING))
-                      + record(10, data(T, 2, 5, 0xFFFFFFFF, b""))),
-    "disconnect": record(5, data(T, 0, 1, 1, msg(3, b"last", 0) + disconnect(2))),
-    "out_of_window": record(0, data(T, 0, 0, 0, msg(3, b"far", 9000))),
+                        + record(1, data(T, 3, 1, 0, msg(3, b"x", 1)), 2)),
+    "loss_then_ack": (record(40, data(T, 1, 0, 0, PING), 3)
+                      + record(40, data(T, 2, 4, 0b100, PING))
+                      + record(10, data(T, 3, 6, 0xFFFFFFFF, b""))),
+    "disconnect": record(5, data(T, 1, 2, 1, msg(3, b"last", 0) + disconnect(2))),
+    "out_of_window": record(0, data(T, 1, 0, 0, msg(3, b"far", 9000))),
     "stale_and_far_seq": (record(0, data(T, 5000, 0, 0, PING)) + record(0, data(T, 1, 0, 0, PING))
                           + record(0, data(T, 40000, 1, 1, msg(1, b"u")))),
-    "wrong_token": record(3, data(T ^ 1, 0, 1, 1, PING)) + record(3, accept(1, T)),
+    "wrong_token": record(3, data(T ^ 1, 1, 2, 1, PING)) + record(3, accept(1, T)),
 })

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::backend::{resolve, Backend};
 use crate::clock::Clock;
-use crate::handlers::{HandlerId, HandlerList, Registry};
+use crate::handlers::{run_handlers, HandlerId, HandlerList, Registry};
 use crate::metrics::{BandwidthMeter, Metrics, MetricsHandle};
 use crate::proto::handshake::{ClientHandshake, HandshakeOutcome};
 use crate::proto::{transmit, CloseCause, ConnEvent, Connection};
@@ -67,20 +67,12 @@ struct ClientHandlers {
 }
 
 impl ClientHandlers {
-    fn remove(&mut self, id: HandlerId) -> bool {
-        self.accepted.remove(id)
-            || self.rejected.remove(id)
-            || self.message.remove(id)
-            || self.error.remove(id)
-            || self.disconnect.remove(id)
-    }
-
-    fn merge(&mut self, added: ClientHandlers, removed: &std::collections::HashSet<HandlerId>) {
-        self.accepted.merge(added.accepted, removed);
-        self.rejected.merge(added.rejected, removed);
-        self.message.merge(added.message, removed);
-        self.error.merge(added.error, removed);
-        self.disconnect.merge(added.disconnect, removed);
+    fn merge(&mut self, added: ClientHandlers, registry: &Registry) {
+        self.accepted.merge(added.accepted, registry);
+        self.rejected.merge(added.rejected, registry);
+        self.message.merge(added.message, registry);
+        self.error.merge(added.error, registry);
+        self.disconnect.merge(added.disconnect, registry);
     }
 }
 
@@ -174,6 +166,7 @@ impl Client {
         let server = resolve(addr)?;
         let socket = self.backend.bind(self.backend.client_bind_addr(server))?;
         let now = self.clock.now();
+        self.end_lingering_close(now);
         self.socket = Some(socket);
         self.server = Some(server);
         self.conn = None;
@@ -181,6 +174,26 @@ impl Client {
         self.state = ClientState::Connecting;
         self.flush(now);
         Ok(())
+    }
+
+    /// A graceful close still delivering queued data is cut short so the old
+    /// server hears the disconnect before this client moves on.
+    fn end_lingering_close(&mut self, now: Instant) {
+        let (Some(mut conn), Some(socket), Some(server)) =
+            (self.conn.take(), self.socket.as_mut(), self.server)
+        else {
+            return;
+        };
+        conn.close_now(DisconnectReason::ClientDisconnected);
+        transmit(&mut conn, socket.as_mut(), &mut self.send_buf, server, now);
+    }
+
+    /// Whether a graceful close is still delivering queued messages or its
+    /// disconnect notice; keep calling `update()` until this is false.
+    pub fn is_disconnecting(&self) -> bool {
+        self.handshake.is_none()
+            && self.conn.as_ref().is_some_and(|c| !c.is_finished())
+            && !self.is_connected()
     }
 
     /// Gracefully disconnects: queued reliable messages are still delivered
@@ -347,7 +360,7 @@ impl Client {
         &mut self,
         f: impl FnMut(&mut Client) + Send + 'static,
     ) -> HandlerId {
-        let id = self.registry.next_id();
+        let id = self.registry.register();
         self.handlers.accepted.push(id, Box::new(f));
         id
     }
@@ -357,7 +370,7 @@ impl Client {
         &mut self,
         f: impl FnMut(&mut Client, &RejectReason) + Send + 'static,
     ) -> HandlerId {
-        let id = self.registry.next_id();
+        let id = self.registry.register();
         self.handlers.rejected.push(id, Box::new(f));
         id
     }
@@ -367,7 +380,7 @@ impl Client {
         &mut self,
         f: impl FnMut(&mut Client, &Message) + Send + 'static,
     ) -> HandlerId {
-        let id = self.registry.next_id();
+        let id = self.registry.register();
         self.handlers.message.push(id, Box::new(f));
         id
     }
@@ -375,7 +388,7 @@ impl Client {
     /// Registers a handler for a connection lost without a graceful close
     /// (timeout, protocol violation, connect timeout).
     pub fn on_error(&mut self, f: impl FnMut(&mut Client, &Error) + Send + 'static) -> HandlerId {
-        let id = self.registry.next_id();
+        let id = self.registry.register();
         self.handlers.error.push(id, Box::new(f));
         id
     }
@@ -385,20 +398,18 @@ impl Client {
         &mut self,
         f: impl FnMut(&mut Client, &DisconnectReason) + Send + 'static,
     ) -> HandlerId {
-        let id = self.registry.next_id();
+        let id = self.registry.register();
         self.handlers.disconnect.push(id, Box::new(f));
         id
     }
 
     /// Removes a handler; returns whether it was registered.
     pub fn remove_handler(&mut self, id: HandlerId) -> bool {
-        if self.registry.running {
-            self.registry.removed_while_running.insert(id);
-            // It may also be one added during this dispatch.
-            self.handlers.remove(id);
-            return true;
-        }
-        self.handlers.remove(id)
+        let was_registered = self.registry.unregister(id);
+        // Lists taken out for a dispatch in progress drop it when merged back.
+        self.handlers
+            .merge(ClientHandlers::default(), &self.registry);
+        was_registered
     }
 
     fn snapshot(&self, conn: &Connection) -> Metrics {
@@ -548,25 +559,22 @@ impl Client {
         }
         let mut events = std::mem::take(&mut self.events);
         let mut handlers = std::mem::take(&mut self.handlers);
-        self.registry.running = true;
         for event in events.drain(..) {
             match &event {
-                ClientEvent::ConnectAccepted => handlers.accepted.iter_mut().for_each(|h| h(self)),
+                ClientEvent::ConnectAccepted => run_handlers!(self, handlers.accepted, |h| h(self)),
                 ClientEvent::ConnectRejected(r) => {
-                    handlers.rejected.iter_mut().for_each(|h| h(self, r))
+                    run_handlers!(self, handlers.rejected, |h| h(self, r))
                 }
-                ClientEvent::Message(m) => handlers.message.iter_mut().for_each(|h| h(self, m)),
-                ClientEvent::Error(e) => handlers.error.iter_mut().for_each(|h| h(self, e)),
+                ClientEvent::Message(m) => run_handlers!(self, handlers.message, |h| h(self, m)),
+                ClientEvent::Error(e) => run_handlers!(self, handlers.error, |h| h(self, e)),
                 ClientEvent::Disconnected(r) => {
-                    handlers.disconnect.iter_mut().for_each(|h| h(self, r))
+                    run_handlers!(self, handlers.disconnect, |h| h(self, r))
                 }
             }
         }
-        self.registry.running = false;
-        let removed = std::mem::take(&mut self.registry.removed_while_running);
-        handlers.merge(std::mem::take(&mut self.handlers), &removed);
+        handlers.merge(std::mem::take(&mut self.handlers), &self.registry);
         self.handlers = handlers;
-        // Events raised by handlers (none today) wait for the next update; keep the buffer.
+        // Events raised from inside handlers wait for the next update; else reuse the buffer.
         if self.events.is_empty() {
             self.events = events;
         }

@@ -1,12 +1,26 @@
 //! Lists of event handlers: several per event, each removable by its id.
 //!
 //! While handlers run they are taken out of their owner (so each may borrow
-//! the owner mutably); handlers added or removed meanwhile are merged back
-//! afterwards.
+//! the owner mutably). The [`Registry`] knows which ids are live, so a handler
+//! removed from inside another stops at once, and handlers added meanwhile are
+//! merged back afterwards.
 
 use std::collections::HashSet;
 
-/// Identifies a registered handler, for [`remove_handler`](crate::Client::remove_handler).
+/// Calls every handler of `$list` still registered in `$owner.registry`;
+/// a handler removed by an earlier one in the same dispatch is skipped.
+macro_rules! run_handlers {
+    ($owner:ident, $list:expr, |$h:ident| $call:expr) => {
+        for (id, $h) in $list.iter_mut() {
+            if $owner.registry.is_live(id) {
+                $call;
+            }
+        }
+    };
+}
+pub(crate) use run_handlers;
+
+/// Identifies a registered handler, for `remove_handler`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct HandlerId(pub(crate) u64);
 
@@ -28,40 +42,38 @@ impl<F: ?Sized> HandlerList<F> {
         self.entries.push((id, handler));
     }
 
-    pub(crate) fn remove(&mut self, id: HandlerId) -> bool {
-        let before = self.entries.len();
-        self.entries.retain(|(h, _)| *h != id);
-        before != self.entries.len()
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (HandlerId, &mut Box<F>)> {
+        self.entries.iter_mut().map(|(id, h)| (*id, h))
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Box<F>> {
-        self.entries.iter_mut().map(|(_, h)| h)
-    }
-
-    /// Puts back handlers added while this list was taken out, and drops removed ones.
-    pub(crate) fn merge(&mut self, added: HandlerList<F>, removed: &HashSet<HandlerId>) {
+    /// Puts back handlers added while this list was taken out, keeping only live ones.
+    pub(crate) fn merge(&mut self, added: HandlerList<F>, registry: &Registry) {
         self.entries.extend(added.entries);
-        if !removed.is_empty() {
-            self.entries.retain(|(h, _)| !removed.contains(h));
-        }
+        self.entries.retain(|(id, _)| registry.is_live(*id));
     }
 }
 
-/// Hands out handler ids and remembers removals made while handlers run.
+/// Hands out handler ids and knows which are still registered.
 #[derive(Default)]
 pub(crate) struct Registry {
     next: u64,
-    pub(crate) removed_while_running: HashSet<HandlerId>,
-    pub(crate) running: bool,
+    live: HashSet<HandlerId>,
 }
 
 impl Registry {
-    pub(crate) fn next_id(&mut self) -> HandlerId {
+    pub(crate) fn register(&mut self) -> HandlerId {
         self.next += 1;
-        HandlerId(self.next)
+        let id = HandlerId(self.next);
+        self.live.insert(id);
+        id
+    }
+
+    /// Unregisters `id`; returns whether it was registered.
+    pub(crate) fn unregister(&mut self, id: HandlerId) -> bool {
+        self.live.remove(&id)
+    }
+
+    pub(crate) fn is_live(&self, id: HandlerId) -> bool {
+        self.live.contains(&id)
     }
 }

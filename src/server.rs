@@ -5,7 +5,7 @@
 //! reply to an unverified address is larger than what it sent. Events reach
 //! handlers registered with `on_*`, or come out of [`Server::update_events`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::backend::{resolve, Backend};
 use crate::clock::Clock;
-use crate::handlers::{HandlerId, HandlerList, Registry};
+use crate::handlers::{run_handlers, HandlerId, HandlerList, Registry};
 use crate::metrics::{BandwidthMeter, Metrics};
 use crate::proto::handshake::CookieJar;
 use crate::proto::{transmit, CloseCause, ConnEvent, Connection};
@@ -109,20 +109,12 @@ struct ServerHandlers {
 }
 
 impl ServerHandlers {
-    fn remove(&mut self, id: HandlerId) -> bool {
-        self.connect_request.remove(id)
-            || self.connected.remove(id)
-            || self.message.remove(id)
-            || self.error.remove(id)
-            || self.disconnect.remove(id)
-    }
-
-    fn merge(&mut self, added: ServerHandlers, removed: &HashSet<HandlerId>) {
-        self.connect_request.merge(added.connect_request, removed);
-        self.connected.merge(added.connected, removed);
-        self.message.merge(added.message, removed);
-        self.error.merge(added.error, removed);
-        self.disconnect.merge(added.disconnect, removed);
+    fn merge(&mut self, added: ServerHandlers, registry: &Registry) {
+        self.connect_request.merge(added.connect_request, registry);
+        self.connected.merge(added.connected, registry);
+        self.message.merge(added.message, registry);
+        self.error.merge(added.error, registry);
+        self.disconnect.merge(added.disconnect, registry);
     }
 }
 
@@ -407,14 +399,14 @@ impl Server {
         &mut self,
         f: impl FnMut(&mut Server, &ConnectRequestInfo) -> Result<(), String> + Send + 'static,
     ) -> HandlerId {
-        let id = self.registry.next_id();
+        let id = self.registry.register();
         self.handlers.connect_request.push(id, Box::new(f));
         id
     }
 
     /// Registers a handler for "a peer was accepted".
     pub fn on_connect(&mut self, f: impl FnMut(&mut Server, PeerId) + Send + 'static) -> HandlerId {
-        let id = self.registry.next_id();
+        let id = self.registry.register();
         self.handlers.connected.push(id, Box::new(f));
         id
     }
@@ -424,7 +416,7 @@ impl Server {
         &mut self,
         f: impl FnMut(&mut Server, PeerId, &Message) + Send + 'static,
     ) -> HandlerId {
-        let id = self.registry.next_id();
+        let id = self.registry.register();
         self.handlers.message.push(id, Box::new(f));
         id
     }
@@ -434,7 +426,7 @@ impl Server {
         &mut self,
         f: impl FnMut(&mut Server, PeerId, &Error) + Send + 'static,
     ) -> HandlerId {
-        let id = self.registry.next_id();
+        let id = self.registry.register();
         self.handlers.error.push(id, Box::new(f));
         id
     }
@@ -444,19 +436,18 @@ impl Server {
         &mut self,
         f: impl FnMut(&mut Server, PeerId, &DisconnectReason) + Send + 'static,
     ) -> HandlerId {
-        let id = self.registry.next_id();
+        let id = self.registry.register();
         self.handlers.disconnect.push(id, Box::new(f));
         id
     }
 
     /// Removes a handler; returns whether it was registered.
     pub fn remove_handler(&mut self, id: HandlerId) -> bool {
-        if self.registry.running {
-            self.registry.removed_while_running.insert(id);
-            self.handlers.remove(id);
-            return true;
-        }
-        self.handlers.remove(id)
+        let was_registered = self.registry.unregister(id);
+        // Lists taken out for a dispatch in progress drop it when merged back.
+        self.handlers
+            .merge(ServerHandlers::default(), &self.registry);
+        was_registered
     }
 
     fn pump(&mut self, now: Instant) {
@@ -680,27 +671,18 @@ impl Server {
     }
 
     fn ask_connect_handlers(&mut self, info: &ConnectRequestInfo) -> Result<(), String> {
-        if self.handlers.connect_request.is_empty() {
-            return Ok(());
-        }
         let mut list = std::mem::take(&mut self.handlers.connect_request);
-        let was_running = self.registry.running;
-        self.registry.running = true;
         let mut decision = Ok(());
-        for h in list.iter_mut() {
+        run_handlers!(self, list, |h| {
             let verdict = h(self, info);
             if decision.is_ok() {
                 decision = verdict;
             }
-        }
-        self.registry.running = was_running;
-        let added = std::mem::take(&mut self.handlers.connect_request);
-        let removed = if was_running {
-            HashSet::new()
-        } else {
-            std::mem::take(&mut self.registry.removed_while_running)
-        };
-        list.merge(added, &removed);
+        });
+        list.merge(
+            std::mem::take(&mut self.handlers.connect_request),
+            &self.registry,
+        );
         self.handlers.connect_request = list;
         decision
     }
@@ -765,29 +747,23 @@ impl Server {
         }
         let mut events = std::mem::take(&mut self.events);
         let mut handlers = std::mem::take(&mut self.handlers);
-        self.registry.running = true;
         for event in events.drain(..) {
             match &event {
                 ServerEvent::Connected { peer, .. } => {
-                    handlers.connected.iter_mut().for_each(|h| h(self, *peer))
+                    run_handlers!(self, handlers.connected, |h| h(self, *peer))
                 }
-                ServerEvent::Message { peer, message } => handlers
-                    .message
-                    .iter_mut()
-                    .for_each(|h| h(self, *peer, message)),
-                ServerEvent::Error { peer, error } => handlers
-                    .error
-                    .iter_mut()
-                    .for_each(|h| h(self, *peer, error)),
-                ServerEvent::Disconnected { peer, reason } => handlers
-                    .disconnect
-                    .iter_mut()
-                    .for_each(|h| h(self, *peer, reason)),
+                ServerEvent::Message { peer, message } => {
+                    run_handlers!(self, handlers.message, |h| h(self, *peer, message))
+                }
+                ServerEvent::Error { peer, error } => {
+                    run_handlers!(self, handlers.error, |h| h(self, *peer, error))
+                }
+                ServerEvent::Disconnected { peer, reason } => {
+                    run_handlers!(self, handlers.disconnect, |h| h(self, *peer, reason))
+                }
             }
         }
-        self.registry.running = false;
-        let removed = std::mem::take(&mut self.registry.removed_while_running);
-        handlers.merge(std::mem::take(&mut self.handlers), &removed);
+        handlers.merge(std::mem::take(&mut self.handlers), &self.registry);
         self.handlers = handlers;
         if self.events.is_empty() {
             self.events = events;

@@ -148,7 +148,8 @@ impl Connection {
             linger: config.linger,
             max_send_buffer_bytes: config.max_send_buffer_bytes,
             send_window: usize::from(window.min(peer_window.max(1))),
-            next_seq: 0,
+            // Until the peer has heard anything its ack field reads 0: no packet may have that number yet.
+            next_seq: 1,
             received: ReceivedPackets::default(),
             ack_pending: false,
             received_since_sent: 0,
@@ -235,6 +236,26 @@ impl Connection {
             };
             self.finish_close_if_drained(now);
         }
+    }
+
+    /// Ends the connection now and queues the disconnect for the peer, without
+    /// waiting for queued data (a graceful close already lingering is cut short).
+    pub fn close_now(&mut self, reason: DisconnectReason) {
+        match &self.state {
+            State::Open => {}
+            State::Closing { reason: given, .. } => {
+                let given = given.clone();
+                return self.close_now_with(given);
+            }
+            State::Closed => return,
+        }
+        self.close_now_with(reason);
+    }
+
+    fn close_now_with(&mut self, reason: DisconnectReason) {
+        self.disconnect_to_send = Some((reason.clone(), DISCONNECT_COPIES));
+        self.close_reason = Some(reason);
+        self.state = State::Closed;
     }
 
     /// Ends the connection at once without telling the peer.

@@ -21,6 +21,11 @@ pub struct RttEstimator {
     histogram: Option<Histogram<u32>>,
 }
 
+/// Least margin the RTO keeps above the smoothed RTT: on a steady link the
+/// variance shrinks to nothing, and an ack delayed by the peer's tick would
+/// otherwise look like a loss.
+const RTO_GRANULARITY: Duration = Duration::from_millis(5);
+
 /// Largest RTT the histogram records, in microseconds; larger samples are clamped.
 const HISTOGRAM_MAX_US: u64 = 60_000_000;
 
@@ -81,7 +86,7 @@ impl RttEstimator {
     pub fn rto(&self, backoff: u32) -> Duration {
         let base = match self.srtt {
             None => self.initial_rto,
-            Some(srtt) => srtt + (self.rttvar * 4).max(Duration::from_millis(1)),
+            Some(srtt) => srtt + (self.rttvar * 4).max(RTO_GRANULARITY),
         };
         let base = base.clamp(self.min_rto, self.max_rto);
         base.saturating_mul(1u32 << backoff.min(16))

@@ -1,0 +1,211 @@
+//! A chat client: sends each line typed on stdin to the chat server (reliable,
+//! in order) and prints what the server relays.
+//!
+//! ```text
+//! cargo run --release --example chat_client -- --addr 127.0.0.1:9000 --name alice
+//! echo hi | cargo run --release --example chat_client -- --name bob --seconds 2
+//! ```
+//!
+//! `/quit` (or the end of stdin) disconnects gracefully: lines already typed
+//! are still delivered, then the server is told. With `--seconds N` the client
+//! stays connected for N seconds whatever stdin does (so piped input in a
+//! script still sees the replies), then leaves the same way.
+//!
+//! It uses the pull API: `update_events()` returns what happened instead of
+//! calling handlers (see `chat_server.rs` and `demo.rs` for handlers). Stdin is
+//! read on its own thread and handed over through a channel, so the network
+//! loop never blocks on the keyboard.
+
+use std::collections::VecDeque;
+use std::io::BufRead;
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use lentil::{Client, ClientEvent, Config, Error};
+
+const USAGE: &str = "\
+usage: chat_client [--addr HOST:PORT] [--name NAME] [--seconds N]
+
+  --addr HOST:PORT   server address (default 127.0.0.1:9000)
+  --name NAME        your name, sent with the connect request (the server
+                     rejects an empty one)
+  --seconds N        leave after N seconds (default: until /quit or end of stdin)";
+
+struct Options {
+    addr: String,
+    name: String,
+    seconds: Option<f64>,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut o = Options {
+        addr: "127.0.0.1:9000".into(),
+        name: String::new(),
+        seconds: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
+            None => (arg.clone(), None),
+        };
+        if flag == "--help" || flag == "-h" {
+            return Err(String::new());
+        }
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--addr" => o.addr = value()?,
+            "--name" => o.name = value()?,
+            "--seconds" => {
+                let value = value()?;
+                let s: f64 = value
+                    .parse()
+                    .map_err(|_| format!("bad value {value:?} for --seconds"))?;
+                if !(s.is_finite() && s >= 0.0) {
+                    return Err(format!("bad value {value:?} for --seconds"));
+                }
+                o.seconds = Some(s);
+            }
+            _ => return Err(format!("unknown argument {arg:?}")),
+        }
+    }
+    Ok(o)
+}
+
+/// What the stdin thread hands to the network loop.
+enum Input {
+    Line(String),
+    Eof,
+}
+
+fn main() -> ExitCode {
+    let o = match parse_args() {
+        Ok(o) => o,
+        Err(e) if e.is_empty() => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("chat_client: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&o) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("chat_client: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(o: &Options) -> Result<ExitCode, Error> {
+    let config = Config {
+        connect_payload: o.name.clone().into_bytes(),
+        ..Config::default()
+    };
+    let mut client = Client::new(config);
+    client.connect(o.addr.as_str())?;
+    eprintln!("* connecting to {} as {:?}", o.addr, o.name);
+
+    let (tx, rx) = mpsc::channel();
+    // Blocked on stdin for good in an interactive session; the process exits around it.
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(Input::Line(line)).is_err() {
+                return;
+            }
+        }
+        let _ = tx.send(Input::Eof);
+    });
+
+    let stop_at = o
+        .seconds
+        .map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let mut typed: VecDeque<String> = VecDeque::new();
+    let mut stdin_done = false;
+    let mut quit = false;
+    let mut exit = None;
+
+    while exit.is_none() {
+        client.update_events().for_each(|event| match event {
+            ClientEvent::ConnectAccepted => eprintln!("* connected"),
+            ClientEvent::ConnectRejected(reason) => {
+                println!("* rejected by server: {reason}");
+                exit = Some(ExitCode::FAILURE);
+            }
+            ClientEvent::Message(message) => {
+                println!("{}", String::from_utf8_lossy(message.bytes()));
+            }
+            ClientEvent::Disconnected(reason) => {
+                println!("* disconnected: {reason}");
+                exit = Some(ExitCode::SUCCESS);
+            }
+            ClientEvent::Error(error) => {
+                println!("* connection lost: {error}");
+                exit = Some(ExitCode::FAILURE);
+            }
+        });
+        if exit.is_some() {
+            break;
+        }
+
+        while let Ok(input) = rx.try_recv() {
+            match input {
+                Input::Line(line) if line.trim() == "/quit" => quit = true,
+                Input::Line(line) if !quit => typed.push_back(line),
+                Input::Line(_) => {}
+                Input::Eof => stdin_done = true,
+            }
+        }
+
+        // Lines typed before the connection was up wait here.
+        if client.is_connected() {
+            while let Some(line) = typed.front() {
+                match client.send_ordered_message(line.as_bytes()) {
+                    Ok(()) => {}
+                    // Try again after the next update.
+                    Err(Error::QueueFull { .. }) => break,
+                    Err(e) => eprintln!("* line not sent: {e}"),
+                }
+                typed.pop_front();
+            }
+        }
+
+        // `/quit` leaves once typed lines are handed to the connection (at
+        // once while still connecting); the end of stdin waits for the
+        // connection so piped lines are sent, unless `--seconds` says when.
+        let time_up = stop_at.is_some_and(|t| Instant::now() >= t);
+        let handed_over = typed.is_empty() || !client.is_connected();
+        let eof_leave = stdin_done && stop_at.is_none() && !client.is_connecting();
+        if time_up || (handed_over && (quit || eof_leave)) {
+            leave(&mut client);
+            exit = Some(ExitCode::SUCCESS);
+        }
+        client.wait(Duration::from_millis(10));
+    }
+    Ok(exit.unwrap_or(ExitCode::SUCCESS))
+}
+
+/// Disconnects gracefully and keeps updating until the goodbye is out: queued
+/// lines are delivered first, for at most `Config::linger`.
+fn leave(client: &mut Client) {
+    if !client.is_connected() && !client.is_connecting() {
+        return;
+    }
+    client.disconnect();
+    let bound = Instant::now() + client.config().linger + Duration::from_millis(500);
+    // The socket closes once the connection has nothing left to send.
+    while client.local_addr().is_some() && Instant::now() < bound {
+        client.wait(Duration::from_millis(5));
+        client.update();
+    }
+    eprintln!("* left");
+}

@@ -1,0 +1,226 @@
+//! A chat server: clients connect with their name as the connect payload,
+//! every line a client sends goes to everyone, joins and leaves are announced.
+//!
+//! ```text
+//! cargo run --release --example chat_server -- --addr 127.0.0.1:9000
+//! cargo run --release --example chat_client -- --addr 127.0.0.1:9000 --name alice
+//! ```
+//!
+//! The server runs until Ctrl-C (clients then notice after `Config::timeout`),
+//! or, with `--seconds N`, for N seconds, after which it tells everyone it is
+//! shutting down, disconnects them gracefully and exits.
+//!
+//! It uses the handler API: `on_connect_request` decides who may join (a name
+//! is required, and must not be taken), `on_connect` / `on_disconnect` /
+//! `on_error` announce joins and leaves, `on_message` relays lines.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use lentil::{Config, Delivery, PeerId, Server};
+
+/// Longest accepted name, in bytes.
+const MAX_NAME: usize = 32;
+
+const USAGE: &str = "\
+usage: chat_server [--addr HOST:PORT] [--seconds N]
+
+  --addr HOST:PORT   address to listen on (default 127.0.0.1:9000)
+  --seconds N        shut down gracefully after N seconds (default: run until Ctrl-C)";
+
+struct Options {
+    addr: String,
+    seconds: Option<f64>,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut o = Options {
+        addr: "127.0.0.1:9000".into(),
+        seconds: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
+            None => (arg.clone(), None),
+        };
+        if flag == "--help" || flag == "-h" {
+            return Err(String::new());
+        }
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--addr" => o.addr = value()?,
+            "--seconds" => {
+                let value = value()?;
+                let s: f64 = value
+                    .parse()
+                    .map_err(|_| format!("bad value {value:?} for --seconds"))?;
+                if !(s.is_finite() && s >= 0.0) {
+                    return Err(format!("bad value {value:?} for --seconds"));
+                }
+                o.seconds = Some(s);
+            }
+            _ => return Err(format!("unknown argument {arg:?}")),
+        }
+    }
+    Ok(o)
+}
+
+/// Who is in the room.
+#[derive(Default)]
+struct Room {
+    /// Names of connected peers.
+    names: HashMap<PeerId, String>,
+    /// Names accepted by `on_connect_request`, waiting for `on_connect`
+    /// (which only knows the peer id; the address links the two).
+    joining: HashMap<SocketAddr, String>,
+}
+
+fn lock(room: &Mutex<Room>) -> MutexGuard<'_, Room> {
+    room.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sends `line` to everyone, reliably and in order, cut to what fits in a message.
+fn announce(server: &mut Server, line: &str) {
+    let max = server.config().max_message_size();
+    let mut end = line.len().min(max);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    server.broadcast(&line.as_bytes()[..end], Delivery::ReliableOrdered);
+}
+
+fn main() -> ExitCode {
+    let o = match parse_args() {
+        Ok(o) => o,
+        Err(e) if e.is_empty() => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("chat_server: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&o) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chat_server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(o: &Options) -> Result<(), lentil::Error> {
+    let room = Arc::new(Mutex::new(Room::default()));
+    let mut server = Server::new(Config::default());
+
+    let r = room.clone();
+    server.on_connect_request(move |_, request| {
+        let name = std::str::from_utf8(&request.payload)
+            .map_err(|_| "name must be UTF-8".to_owned())?
+            .trim();
+        if name.is_empty() {
+            return Err("name required".into());
+        }
+        if name.len() > MAX_NAME || name.chars().any(char::is_control) {
+            return Err(format!(
+                "name must be at most {MAX_NAME} bytes, no control characters"
+            ));
+        }
+        let mut room = lock(&r);
+        if room.names.values().any(|n| n == name) {
+            return Err(format!("name {name:?} is taken"));
+        }
+        room.joining.insert(request.addr, name.to_owned());
+        Ok(())
+    });
+
+    let r = room.clone();
+    server.on_connect(move |server, peer| {
+        let addr = server.peer_addr(peer);
+        let name = {
+            let mut room = lock(&r);
+            let name = addr
+                .and_then(|a| room.joining.remove(&a))
+                .unwrap_or_else(|| format!("peer{peer}"));
+            room.names.insert(peer, name.clone());
+            name
+        };
+        let line = format!("* {name} joined");
+        match addr {
+            Some(addr) => println!("{line} from {addr}"),
+            None => println!("{line}"),
+        }
+        announce(server, &line);
+        let mut here: Vec<String> = lock(&r).names.values().cloned().collect();
+        here.sort();
+        let _ = server.send(
+            peer,
+            format!("* welcome, {name}; here: {}", here.join(", ")).as_bytes(),
+            Delivery::ReliableOrdered,
+        );
+    });
+
+    let r = room.clone();
+    server.on_message(move |server, peer, message| {
+        let name = lock(&r).names.get(&peer).cloned().unwrap_or_default();
+        let text = String::from_utf8_lossy(message.bytes());
+        let line = format!("[{name}] {}", text.trim_end());
+        println!("{line}");
+        announce(server, &line);
+    });
+
+    let r = room.clone();
+    server.on_disconnect(move |server, peer, reason| {
+        let name = lock(&r).names.remove(&peer).unwrap_or_default();
+        println!("* {name} left ({reason})");
+        announce(server, &format!("* {name} left"));
+    });
+
+    let r = room.clone();
+    server.on_error(move |server, peer, error| {
+        let name = lock(&r).names.remove(&peer).unwrap_or_default();
+        println!("* {name} lost ({error})");
+        announce(server, &format!("* {name} lost connection"));
+    });
+
+    server.listen(o.addr.as_str())?;
+    let addr = server.local_addr().ok_or(lentil::Error::NotListening)?;
+    println!("chat server listening on {addr}");
+
+    let start = Instant::now();
+    let stop_at = o.seconds.map(|s| start + Duration::from_secs_f64(s));
+    loop {
+        if stop_at.is_some_and(|t| Instant::now() >= t) {
+            break;
+        }
+        server.update();
+        server.wait(Duration::from_millis(10));
+    }
+
+    // Shutdown: tell everyone, close gracefully (queued lines still go out,
+    // for up to `Config::linger`), and wait until the last goodbye is sent.
+    println!("* server shutting down");
+    announce(&mut server, "* server shutting down");
+    server.disconnect_all();
+    let bound = Instant::now() + server.config().linger + Duration::from_millis(500);
+    loop {
+        server.update();
+        if server.next_deadline().is_none() || Instant::now() >= bound {
+            // One more turn sends the final disconnect copies of peers that just closed.
+            server.update();
+            break;
+        }
+        server.wait(Duration::from_millis(5));
+    }
+    Ok(())
+}
