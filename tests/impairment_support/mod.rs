@@ -140,6 +140,11 @@ impl Tally {
         self.distinct as usize == self.seen.len()
     }
 
+    /// The highest index that arrived.
+    pub fn max_seen(&self) -> Option<u32> {
+        self.seen.iter().rposition(|s| *s).map(|i| i as u32)
+    }
+
     /// The lowest index that has not arrived.
     pub fn first_missing(&self) -> Option<u32> {
         self.seen.iter().position(|s| !s).map(|i| i as u32)
