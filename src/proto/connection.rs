@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::congestion::Congestion;
 use super::receive::{Arrival, OrderedReceiver, ReliableReceiver, SequencedReceiver};
 use super::received::{ReceivedPackets, Stale};
 use super::rtt::RttEstimator;
@@ -30,6 +31,18 @@ const DISCONNECT_COPIES: u8 = 3;
 /// once: the ack bitfield covers 32 packets, and a packet that falls out of it
 /// unacknowledged would be resent for nothing.
 const IMMEDIATE_ACK_AFTER: u32 = 16;
+
+/// Unreliable messages wait while the peer has acknowledged nothing of the
+/// last this-many packets: running half the sequence space ahead would make
+/// new packets look old to it.
+const MAX_UNACKED_RUN: i32 = 16_384;
+
+/// A packet arriving this far behind the newest one may miss the ack
+/// bitfield of the next ack, so it gets an ack of its own.
+const LATE_ACK_DISTANCE: i32 = 24;
+
+/// Most separate acks for late packets waiting to be sent.
+const MAX_LATE_ACKS: usize = 128;
 
 /// Largest retransmission backoff exponent.
 const MAX_BACKOFF: u32 = 10;
@@ -86,9 +99,11 @@ pub struct Connection {
     received: ReceivedPackets,
     ack_pending: bool,
     received_since_sent: u32,
+    late_acks: VecDeque<u16>,
     sent: SentPackets,
     rtt: RttEstimator,
     rto_backoff: u32,
+    congestion: Congestion,
     unreliable: UnreliableSender,
     sequenced: UnreliableSender,
     reliable: ReliableSender,
@@ -153,9 +168,11 @@ impl Connection {
             received: ReceivedPackets::default(),
             ack_pending: false,
             received_since_sent: 0,
+            late_acks: VecDeque::new(),
             sent: SentPackets::default(),
             rtt: RttEstimator::new(config.min_rto, config.max_rto, config.initial_rto),
             rto_backoff: 0,
+            congestion: Congestion::default(),
             unreliable: UnreliableSender::default(),
             sequenced: UnreliableSender::default(),
             reliable: ReliableSender::default(),
@@ -302,17 +319,16 @@ impl Connection {
         if self.state == State::Closed {
             return;
         }
-        match self.received.check(header.seq) {
-            Ok(()) => {}
+        // A packet older than the receive history cannot be told from a
+        // duplicate, but message ids can: its reliable frames are still used.
+        let fresh = match self.received.check(header.seq) {
+            Ok(()) => true,
             Err(Stale::Duplicate) => {
                 self.stats.duplicates_dropped += 1;
                 return;
             }
-            Err(Stale::TooOld) => {
-                self.stats.invalid_packets += 1;
-                return;
-            }
-        }
+            Err(Stale::TooOld) => false,
+        };
         if let Err(violation) = self.validate_frames(frames) {
             match violation {
                 Some(reason) => self.close_with(CloseCause::Violation(reason)),
@@ -320,15 +336,57 @@ impl Connection {
             }
             return;
         }
-        self.received.record(header.seq);
-        self.received_since_sent += 1;
-        if self.received_since_sent >= IMMEDIATE_ACK_AFTER {
-            self.ack_pending = true;
+        // An ack-only packet never asks for an ack, not even a late one.
+        let ack_only = frames.is_empty();
+        if fresh {
+            let late = self.received.distance_behind(header.seq) >= LATE_ACK_DISTANCE;
+            if late && !ack_only && self.late_acks.len() < MAX_LATE_ACKS {
+                self.late_acks.push_back(header.seq);
+            }
+            self.received.record(header.seq);
+            if !ack_only {
+                self.received_since_sent += 1;
+                if self.received_since_sent >= IMMEDIATE_ACK_AFTER {
+                    self.ack_pending = true;
+                }
+            }
+        } else {
+            self.stats.late_packets += 1;
         }
         self.last_recv = now;
         self.stats.in_packets += 1;
         self.stats.in_bytes += datagram.len() as u64;
+        self.on_ack(now, header);
 
+        for frame in FrameIter::new(frames).flatten() {
+            match frame {
+                Frame::Message {
+                    delivery,
+                    id,
+                    payload,
+                } => {
+                    if !fresh && !delivery.is_reliable() {
+                        continue;
+                    }
+                    if fresh && delivery.is_reliable() {
+                        self.ack_pending = true;
+                    }
+                    let payload = datagram.slice_ref(payload);
+                    self.receive_message(delivery, id, header.seq, payload);
+                }
+                Frame::Ping => {
+                    self.stats.keepalive_count += 1;
+                    self.ack_pending |= fresh;
+                }
+                Frame::Disconnect { code, text } => {
+                    self.close_with(CloseCause::PeerClosed(disconnect_reason(code, text)));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_ack(&mut self, now: Instant, header: &DataHeader) {
         let (reliable, ordered) = (&mut self.reliable, &mut self.ordered);
         let outcome = self.sent.on_ack(header.ack, header.ack_bits, now, |m, f| {
             route_fate(reliable, ordered, m, f)
@@ -340,27 +398,25 @@ impl Connection {
             self.rto_backoff = 0;
         }
         self.stats.packets_acked += u64::from(outcome.acked);
-        self.stats.packets_lost += u64::from(outcome.lost);
+        self.congestion.on_acked(outcome.acked_eliciting as usize);
+        self.detect_losses(now);
+    }
 
-        for frame in FrameIter::new(frames).flatten() {
-            if frame.is_ack_eliciting() {
-                self.ack_pending = true;
-            }
-            match frame {
-                Frame::Message {
-                    delivery,
-                    id,
-                    payload,
-                } => {
-                    let payload = datagram.slice_ref(payload);
-                    self.receive_message(delivery, id, payload);
-                }
-                Frame::Ping => self.stats.keepalive_count += 1,
-                Frame::Disconnect { code, text } => {
-                    self.close_with(CloseCause::PeerClosed(disconnect_reason(code, text)));
-                    return;
-                }
-            }
+    fn detect_losses(&mut self, now: Instant) {
+        let rto = self.rtt.rto(self.rto_backoff);
+        let (reliable, ordered) = (&mut self.reliable, &mut self.ordered);
+        let losses = self
+            .sent
+            .detect_losses(now, self.rtt.loss_delay(), rto, |m, f| {
+                route_fate(reliable, ordered, m, f)
+            });
+        if losses.total() > 0 {
+            self.stats.packets_lost += u64::from(losses.total());
+            self.congestion.on_lost(losses.total());
+        }
+        self.congestion.on_tick(now, self.rtt.srtt().unwrap_or(rto));
+        if losses.by_timeout > 0 {
+            self.rto_backoff = (self.rto_backoff + 1).min(MAX_BACKOFF);
         }
     }
 
@@ -388,7 +444,7 @@ impl Connection {
         Ok(())
     }
 
-    fn receive_message(&mut self, delivery: Delivery, id: u16, payload: Bytes) {
+    fn receive_message(&mut self, delivery: Delivery, id: u16, packet: u16, payload: Bytes) {
         let events = &mut self.events;
         let stats = &mut self.stats;
         let mut deliver = |payload: Bytes| {
@@ -398,7 +454,7 @@ impl Connection {
         match delivery {
             Delivery::Unreliable => deliver(payload),
             Delivery::UnreliableSequenced => {
-                if self.sequenced_rx.accept(id) {
+                if self.sequenced_rx.accept(packet, id) {
                     deliver(payload);
                 } else {
                     stats.stale_sequenced_dropped += 1;
@@ -428,15 +484,7 @@ impl Connection {
             self.close_with(CloseCause::TimedOut(self.timeout));
             return;
         }
-        let rto = self.rtt.rto(self.rto_backoff);
-        let (reliable, ordered) = (&mut self.reliable, &mut self.ordered);
-        let lost = self
-            .sent
-            .on_timeout(now, rto, |m, f| route_fate(reliable, ordered, m, f));
-        if lost > 0 {
-            self.stats.packets_lost += u64::from(lost);
-            self.rto_backoff = (self.rto_backoff + 1).min(MAX_BACKOFF);
-        }
+        self.detect_losses(now);
         if now >= self.last_eliciting_sent + self.ping_interval {
             self.ping_pending = true;
         }
@@ -449,7 +497,10 @@ impl Connection {
             return None;
         }
         let mut deadline = self.last_recv + self.timeout;
-        if let Some(t) = self.sent.next_timeout(self.rtt.rto(self.rto_backoff)) {
+        if let Some(t) = self
+            .sent
+            .next_loss_time(self.rtt.loss_delay(), self.rtt.rto(self.rto_backoff))
+        {
             deadline = deadline.min(t);
         }
         if !self.ping_pending {
@@ -472,12 +523,20 @@ impl Connection {
         if self.state == State::Closed {
             return self.disconnect_to_send.is_some();
         }
+        let may_elicit = self.sent.eliciting_in_flight() < self.congestion.window();
+        let peer_listening = self.sent.ahead_of_acked(self.next_seq) < MAX_UNACKED_RUN;
         self.ack_pending
-            || self.ping_pending
-            || !self.unreliable.is_empty()
-            || !self.sequenced.is_empty()
-            || self.reliable.has_sendable(self.send_window)
-            || self.ordered.has_sendable(self.send_window)
+            || !self.late_acks.is_empty()
+            || (may_elicit
+                && (self.ping_pending
+                    || self.reliable.has_sendable(self.send_window)
+                    || self.ordered.has_sendable(self.send_window)))
+            || (peer_listening && (!self.unreliable.is_empty() || !self.sequenced.is_empty()))
+    }
+
+    /// The congestion window, in ack-eliciting packets.
+    pub fn congestion_window(&self) -> usize {
+        self.congestion.window()
     }
 
     /// Writes the next datagram to send into `out` (cleared first). Returns
@@ -486,6 +545,11 @@ impl Connection {
         out.clear();
         if self.state == State::Closed {
             return self.transmit_disconnect(out);
+        }
+        while let Some(late) = self.late_acks.pop_front() {
+            if self.received.in_history(late) {
+                return self.transmit_late_ack(late, out);
+            }
         }
         let (ack, ack_bits) = self.received.ack_state();
         let seq = self.next_seq;
@@ -499,7 +563,9 @@ impl Connection {
         let mut carried = self.sent.take_list();
         let mut eliciting = false;
         let mut frames = 0usize;
-        if self.ping_pending {
+        let may_elicit = self.sent.eliciting_in_flight() < self.congestion.window();
+        let peer_listening = self.sent.ahead_of_acked(seq) < MAX_UNACKED_RUN;
+        if self.ping_pending && may_elicit {
             wire::emit_ping(out);
             self.ping_pending = false;
             self.stats.keepalive_count += 1;
@@ -508,6 +574,14 @@ impl Connection {
         }
         for k in 0..4 {
             let delivery = Delivery::ALL[(self.rotation + k) % 4];
+            let allowed = if delivery.is_reliable() {
+                may_elicit
+            } else {
+                peer_listening
+            };
+            if !allowed {
+                continue;
+            }
             let added = self.fill_channel(delivery, out, &mut carried);
             if added > 0 && delivery.is_reliable() {
                 eliciting = true;
@@ -517,6 +591,7 @@ impl Connection {
         self.rotation = (self.rotation + 1) % 4;
         if frames == 0 && !self.ack_pending {
             out.clear();
+            self.sent.recycle(carried);
             return false;
         }
         self.next_seq = self.next_seq.wrapping_add(1);
@@ -530,8 +605,11 @@ impl Connection {
                 route_fate(reliable, ordered, m, f)
             });
             self.stats.packets_lost += u64::from(lost);
+        } else {
+            self.sent.recycle(carried);
         }
         if eliciting {
+            self.congestion.on_sent();
             self.last_eliciting_sent = now;
         }
         true
@@ -569,6 +647,22 @@ impl Connection {
             }
             added += 1;
         }
+    }
+
+    /// An ack-only packet naming a packet that arrived late, with the bits below it.
+    fn transmit_late_ack(&mut self, late: u16, out: &mut Vec<u8>) -> bool {
+        let ack_bits = self.received.bits_below(late);
+        DataHeader {
+            token: self.token,
+            seq: self.next_seq,
+            ack: late,
+            ack_bits,
+        }
+        .emit(out);
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.stats.out_packets += 1;
+        self.stats.out_bytes += out.len() as u64;
+        true
     }
 
     fn transmit_disconnect(&mut self, out: &mut Vec<u8>) -> bool {

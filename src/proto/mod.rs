@@ -6,6 +6,7 @@
 //! record, send buffers, receive windows, the handshake, and the connection
 //! that ties them together.
 
+mod congestion;
 mod connection;
 pub mod handshake;
 mod receive;

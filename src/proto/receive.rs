@@ -28,18 +28,28 @@ pub enum Arrival {
 }
 
 /// Keeps only messages newer than the newest delivered one.
+///
+/// Sequenced messages are never resent and leave in id order, so a message in
+/// a newer packet is always newer. Judging by the packet first keeps this true
+/// after an outage that skipped more than half the id space: the sender's
+/// packet numbers never run that far ahead of what the peer acknowledged.
 #[derive(Debug, Default)]
 pub struct SequencedReceiver {
-    latest: Option<u16>,
+    latest: Option<(u16, u16)>,
 }
 
 impl SequencedReceiver {
-    /// Whether a message with `id` should be delivered; records it if so.
-    pub fn accept(&mut self, id: u16) -> bool {
-        if self.latest.is_some_and(|l| !seq_newer(id, l)) {
-            return false;
+    /// Whether message `id`, carried by packet `packet`, should be delivered;
+    /// records it if so.
+    pub fn accept(&mut self, packet: u16, id: u16) -> bool {
+        if let Some((latest_packet, latest_id)) = self.latest {
+            let newer = seq_newer(packet, latest_packet)
+                || (packet == latest_packet && seq_newer(id, latest_id));
+            if !newer {
+                return false;
+            }
         }
-        self.latest = Some(id);
+        self.latest = Some((packet, id));
         true
     }
 }
@@ -191,11 +201,13 @@ mod tests {
     #[test]
     fn sequenced_never_goes_back() {
         let mut s = SequencedReceiver::default();
-        assert!(s.accept(65_535));
-        assert!(s.accept(2));
-        assert!(!s.accept(1));
-        assert!(!s.accept(2));
-        assert!(s.accept(3));
+        assert!(s.accept(10, 65_535));
+        assert!(s.accept(11, 2));
+        assert!(!s.accept(10, 1));
+        assert!(!s.accept(11, 2));
+        assert!(s.accept(11, 3));
+        // Ids far ahead (an outage skipped over half the id space) still pass.
+        assert!(s.accept(12, 3 + 40_000));
     }
 
     #[test]

@@ -91,16 +91,34 @@ impl ReceivedPackets {
 
     /// The ack and ack bitfield to put on the next outgoing packet.
     pub fn ack_state(&self) -> (u16, u32) {
-        let Some(latest) = self.latest else {
-            return (0, 0);
-        };
+        match self.latest {
+            Some(latest) => (latest, self.bits_below(latest)),
+            None => (0, 0),
+        }
+    }
+
+    /// The bitfield for an ack naming `seq`: which of the 32 packets before it
+    /// arrived. Packets older than the history are left out: their ring slots
+    /// now hold newer packets.
+    pub fn bits_below(&self, seq: u16) -> u32 {
         let mut bits = 0u32;
         for i in 0..32u16 {
-            if self.bit(latest.wrapping_sub(1 + i)) {
+            let s = seq.wrapping_sub(1 + i);
+            if (self.distance_behind(s) as usize) < HISTORY && self.bit(s) {
                 bits |= 1 << i;
             }
         }
-        (latest, bits)
+        bits
+    }
+
+    /// Whether `seq` is still inside the remembered history.
+    pub fn in_history(&self, seq: u16) -> bool {
+        (self.distance_behind(seq) as usize) < HISTORY
+    }
+
+    /// How far `seq` is behind the newest packet received (0 if newer or none).
+    pub fn distance_behind(&self, seq: u16) -> i32 {
+        self.latest.map_or(0, |latest| seq_diff(latest, seq).max(0))
     }
 }
 
@@ -147,5 +165,17 @@ mod tests {
         r.record(3000);
         assert_eq!(r.ack_state(), (3000, 0));
         assert_eq!(r.check(1), Err(Stale::TooOld));
+    }
+
+    #[test]
+    fn bits_below_never_report_packets_past_the_history() {
+        let mut r = ReceivedPackets::default();
+        for s in 0..1100u16 {
+            r.record(s);
+        }
+        // 1099 - 1023 = 76 is the oldest remembered; below it nothing may show.
+        assert_eq!(r.bits_below(80), 0b1111);
+        assert_eq!(r.bits_below(77), 0b1);
+        assert_eq!(r.bits_below(70), 0);
     }
 }

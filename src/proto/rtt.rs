@@ -93,6 +93,19 @@ impl RttEstimator {
             .min(self.max_rto)
     }
 
+    /// How long a packet sent before an acknowledged one may still be in
+    /// flight (reordered) before it counts as lost: 9/8 of the larger of the
+    /// smoothed and latest RTT, plus the variance (QUIC's time threshold, with
+    /// room for jitter).
+    pub fn loss_delay(&self) -> Duration {
+        match self.srtt {
+            None => self.initial_rto,
+            Some(srtt) => {
+                (srtt.max(self.latest) * 9 / 8 + self.rttvar).max(Duration::from_millis(1))
+            }
+        }
+    }
+
     /// RTT at percentile `q` (0..=100), if any sample arrived.
     pub fn percentile(&self, q: f64) -> Option<Duration> {
         let h = self.histogram.as_ref()?;

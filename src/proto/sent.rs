@@ -3,19 +3,17 @@
 //!
 //! Acks are per packet: an acked packet acks every message it carried, a lost
 //! packet hands its messages back for resending. A packet is lost when a packet
-//! sent `PACKET_THRESHOLD` later has been acked (fast retransmit) or when its
-//! retransmission timeout passes. Entries stay in send order, so the oldest
-//! unresolved packet is always at the front and timers need no scan.
+//! sent after it has been acked and it is older than the loss delay (a little
+//! over one RTT: fast retransmit that tolerates reordering, as in QUIC's time
+//! threshold), or when its retransmission timeout passes with no later ack.
+//! Entries stay in send order, so the oldest unresolved packet is always at the
+//! front and loss detection stops at the first packet too young to judge.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::seq::{seq_diff, seq_newer};
 use crate::Delivery;
-
-/// A packet sent this many sequence numbers after an unacked one, once acked,
-/// marks the older one lost (as in QUIC's packet threshold).
-pub const PACKET_THRESHOLD: i32 = 3;
 
 /// Most unresolved packets remembered; older ones are declared lost so memory stays bounded.
 pub const MAX_TRACKED: usize = 16_384;
@@ -54,8 +52,24 @@ pub struct AckOutcome {
     pub rtt_sample: Option<Duration>,
     /// Packets newly acked.
     pub acked: u32,
-    /// Packets newly declared lost.
-    pub lost: u32,
+    /// Ack-eliciting packets newly acked (what the congestion window counts).
+    pub acked_eliciting: u32,
+}
+
+/// Packets declared lost by one round of loss detection.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Losses {
+    /// Lost because later packets were acked and they are older than the loss delay.
+    pub by_ack: u32,
+    /// Lost because their retransmission timeout passed.
+    pub by_timeout: u32,
+}
+
+impl Losses {
+    /// All packets declared lost.
+    pub fn total(&self) -> u32 {
+        self.by_ack + self.by_timeout
+    }
 }
 
 /// The sent-packet record of one connection.
@@ -106,7 +120,8 @@ impl SentPackets {
         lost
     }
 
-    fn recycle(&mut self, mut list: Vec<MsgRef>) {
+    /// Returns a list from [`take_list`](Self::take_list) that was not used.
+    pub fn recycle(&mut self, mut list: Vec<MsgRef>) {
         list.clear();
         if self.spare.len() < 64 {
             self.spare.push(list);
@@ -168,8 +183,11 @@ impl SentPackets {
             if entry.resolved {
                 continue;
             }
-            if entry.ack_eliciting && newest_acked.is_none_or(|(s, _)| seq_newer(seq, s)) {
-                newest_acked = Some((seq, entry.sent_at));
+            if entry.ack_eliciting {
+                out.acked_eliciting += 1;
+                if newest_acked.is_none_or(|(s, _)| seq_newer(seq, s)) {
+                    newest_acked = Some((seq, entry.sent_at));
+                }
             }
             self.resolve_at(idx, Fate::Acked, &mut on_msg);
             out.acked += 1;
@@ -178,18 +196,6 @@ impl SentPackets {
             }
         }
         out.rtt_sample = newest_acked.map(|(_, sent_at)| now.saturating_duration_since(sent_at));
-        if let Some(largest) = self.largest_acked {
-            let mut i = 0;
-            while i < self.entries.len()
-                && seq_diff(largest, self.entries[i].seq) >= PACKET_THRESHOLD
-            {
-                if !self.entries[i].resolved {
-                    self.resolve_at(i, Fate::Lost, &mut on_msg);
-                    out.lost += 1;
-                }
-                i += 1;
-            }
-        }
         self.pop_resolved();
         out
     }
@@ -202,52 +208,75 @@ impl SentPackets {
         }
     }
 
-    /// Declares lost every ack-eliciting packet older than `rto`; returns how many.
-    /// Packets that asked for no ack are forgotten, not counted, after `4 * rto`.
-    pub fn on_timeout(
+    fn older_than_acked(&self, seq: u16) -> bool {
+        self.largest_acked.is_some_and(|l| seq_newer(l, seq))
+    }
+
+    /// Declares packets lost: those sent before an acked packet and older than
+    /// `loss_delay`, and ack-eliciting ones older than `rto`. Packets that asked
+    /// for no ack and saw no later ack are forgotten, not counted, after `4 * rto`.
+    pub fn detect_losses(
         &mut self,
         now: Instant,
+        loss_delay: Duration,
         rto: Duration,
         mut on_msg: impl FnMut(MsgRef, Fate),
-    ) -> u32 {
-        let mut lost = 0;
+    ) -> Losses {
+        let mut losses = Losses::default();
+        let youngest_judged = loss_delay.min(rto);
         let mut i = 0;
         while i < self.entries.len() {
-            let (sent_at, resolved, eliciting) = {
-                let p = &self.entries[i];
-                (p.sent_at, p.resolved, p.ack_eliciting)
-            };
-            if sent_at + rto > now {
+            let p = &self.entries[i];
+            let age = now.saturating_duration_since(p.sent_at);
+            if age < youngest_judged {
                 break;
             }
-            if !resolved {
-                if eliciting {
+            if !p.resolved {
+                if self.older_than_acked(p.seq) && age >= loss_delay {
                     self.resolve_at(i, Fate::Lost, &mut on_msg);
-                    lost += 1;
-                } else if sent_at + rto * 4 <= now {
+                    losses.by_ack += 1;
+                } else if p.ack_eliciting && age >= rto {
+                    self.resolve_at(i, Fate::Lost, &mut on_msg);
+                    losses.by_timeout += 1;
+                } else if !p.ack_eliciting && age >= rto * 4 {
                     self.entries[i].resolved = true;
                 }
             }
             i += 1;
         }
         self.pop_resolved();
-        lost
+        losses
     }
 
-    /// When the oldest unresolved ack-eliciting packet times out, given `rto`.
-    pub fn next_timeout(&self, rto: Duration) -> Option<Instant> {
-        if self.unresolved_eliciting == 0 {
-            // Only unacked non-eliciting packets remain: wake to forget them.
-            return self
-                .entries
-                .iter()
-                .find(|p| !p.resolved)
-                .map(|p| p.sent_at + rto * 4);
+    /// When [`detect_losses`](Self::detect_losses) next has something to judge.
+    pub fn next_loss_time(&self, loss_delay: Duration, rto: Duration) -> Option<Instant> {
+        let mut earliest: Option<Instant> = None;
+        for p in self.entries.iter().filter(|p| !p.resolved) {
+            let due = if self.older_than_acked(p.seq) {
+                p.sent_at + loss_delay
+            } else if p.ack_eliciting {
+                p.sent_at + rto
+            } else {
+                p.sent_at + rto * 4
+            };
+            earliest = Some(earliest.map_or(due, |e| e.min(due)));
+            if p.ack_eliciting {
+                // Later packets were sent later: none can be due sooner by the same rule.
+                break;
+            }
         }
-        self.entries
-            .iter()
-            .find(|p| !p.resolved && p.ack_eliciting)
-            .map(|p| p.sent_at + rto)
+        earliest
+    }
+
+    /// Ack-eliciting packets sent and not yet acknowledged or declared lost.
+    pub fn eliciting_in_flight(&self) -> usize {
+        self.unresolved_eliciting
+    }
+
+    /// How far `next_seq` has run ahead of the newest packet the peer acked
+    /// (or of the first packet, if none was acked).
+    pub fn ahead_of_acked(&self, next_seq: u16) -> i32 {
+        seq_diff(next_seq, self.largest_acked.unwrap_or(1))
     }
 
     /// Packets sent and not yet acknowledged or declared lost.
@@ -280,16 +309,36 @@ mod tests {
         for seq in 0..5u16 {
             send(&mut s, seq, t0, seq * 10);
         }
-        let mut acked = Vec::new();
+        let mut fates = Vec::new();
         let out = s.on_ack(4, 0b0111, t0 + Duration::from_millis(20), |m, f| {
-            acked.push((m.id, f))
+            fates.push((m.id, f))
         });
-        // 4 acked, bits: 3, 2, 1 acked; 0 is 4 behind the largest acked -> lost.
+        // 4 acked, bits: 3, 2, 1 acked; 0 not.
         assert_eq!(out.acked, 4);
-        assert_eq!(out.lost, 1);
+        assert_eq!(out.acked_eliciting, 4);
         assert_eq!(out.rtt_sample, Some(Duration::from_millis(20)));
-        assert!(acked.contains(&(0, Fate::Lost)));
-        assert!(acked.contains(&(40, Fate::Acked)));
+        assert!(fates.contains(&(40, Fate::Acked)));
+        assert!(!fates.iter().any(|f| f.0 == 0));
+        // Packet 0 was sent before an acked one: lost once older than the loss delay.
+        let delay = Duration::from_millis(25);
+        let rto = Duration::from_millis(100);
+        let early = s.detect_losses(t0 + Duration::from_millis(20), delay, rto, |_, _| {});
+        assert_eq!(
+            early,
+            Losses::default(),
+            "too young to call lost: may be reordered"
+        );
+        assert_eq!(s.next_loss_time(delay, rto), Some(t0 + delay));
+        let mut lost = Vec::new();
+        let late = s.detect_losses(t0 + delay, delay, rto, |m, f| lost.push((m.id, f)));
+        assert_eq!(
+            late,
+            Losses {
+                by_ack: 1,
+                by_timeout: 0
+            }
+        );
+        assert_eq!(lost, vec![(0, Fate::Lost)]);
         assert_eq!(s.in_flight(), 0);
         // A second ack of the same packets changes nothing.
         let again = s.on_ack(4, 0b0111, t0, |_, _| panic!("resolved twice"));
@@ -301,16 +350,25 @@ mod tests {
         let t0 = Instant::now();
         let mut s = SentPackets::default();
         send(&mut s, 65_535, t0, 1);
-        send(&mut s, 0, t0 + Duration::from_millis(10), 2);
+        send(&mut s, 1, t0 + Duration::from_millis(10), 2);
         let rto = Duration::from_millis(50);
-        assert_eq!(s.next_timeout(rto), Some(t0 + rto));
+        let delay = Duration::from_millis(20);
+        assert_eq!(s.next_loss_time(delay, rto), Some(t0 + rto));
         let mut lost = Vec::new();
-        assert_eq!(s.on_timeout(t0 + rto, rto, |m, _| lost.push(m.id)), 1);
+        let losses = s.detect_losses(t0 + rto, delay, rto, |m, _| lost.push(m.id));
+        assert_eq!(
+            losses,
+            Losses {
+                by_ack: 0,
+                by_timeout: 1
+            }
+        );
         assert_eq!(lost, vec![1]);
         assert_eq!(
-            s.next_timeout(rto),
+            s.next_loss_time(delay, rto),
             Some(t0 + Duration::from_millis(10) + rto)
         );
+        assert_eq!(s.eliciting_in_flight(), 1);
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub struct ConnectionStats {
     pub packets_lost: u64,
     /// Unreliable-sequenced messages dropped for arriving after a newer one.
     pub stale_sequenced_dropped: u64,
+    /// Packets that arrived after the receive history moved past them; only
+    /// their reliable messages are used.
+    pub late_packets: u64,
     /// Datagrams the socket refused (full OS buffer).
     pub send_failures: u64,
 }

@@ -1,0 +1,144 @@
+//! The congestion window: how many ack-eliciting packets may be in flight.
+//!
+//! Game links lose packets at random, and halving the rate on every loss (as
+//! TCP does) would starve them. So losses are judged per round trip: the window
+//! doubles each round trip until the first reduction (slow start), then grows
+//! by one packet per window acknowledged; a round trip that loses more than
+//! `LOSS_TOLERANCE` of what it sent cuts the window by a quarter. It stays
+//! between `MIN_WINDOW` and `MAX_WINDOW`; the ceiling keeps every packet in
+//! flight inside the receiver's 1024-packet history. Unreliable messages are
+//! not held back by it.
+
+use std::time::{Duration, Instant};
+
+/// Smallest window, in packets.
+pub const MIN_WINDOW: usize = 32;
+/// Window at the start of a connection, in packets.
+pub const INITIAL_WINDOW: usize = 64;
+/// Largest window, in packets.
+pub const MAX_WINDOW: usize = 768;
+/// Fraction of a round trip's packets that may be lost before the window shrinks.
+pub const LOSS_TOLERANCE: f64 = 0.10;
+
+/// Congestion state of one connection.
+#[derive(Debug, Clone)]
+pub struct Congestion {
+    window: usize,
+    slow_start: bool,
+    acked_since_growth: usize,
+    epoch_start: Option<Instant>,
+    sent_in_epoch: u32,
+    lost_in_epoch: u32,
+}
+
+impl Default for Congestion {
+    fn default() -> Self {
+        Congestion {
+            window: INITIAL_WINDOW,
+            slow_start: true,
+            acked_since_growth: 0,
+            epoch_start: None,
+            sent_in_epoch: 0,
+            lost_in_epoch: 0,
+        }
+    }
+}
+
+impl Congestion {
+    /// Ack-eliciting packets allowed in flight.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// An ack-eliciting packet was sent.
+    pub fn on_sent(&mut self) {
+        self.sent_in_epoch += 1;
+    }
+
+    /// `acked` ack-eliciting packets were acknowledged.
+    pub fn on_acked(&mut self, acked: usize) {
+        if self.slow_start {
+            self.window += acked;
+        } else {
+            self.acked_since_growth += acked;
+            if self.acked_since_growth >= self.window {
+                self.acked_since_growth -= self.window;
+                self.window += 1;
+            }
+        }
+        self.window = self.window.min(MAX_WINDOW);
+    }
+
+    /// `lost` packets were declared lost.
+    pub fn on_lost(&mut self, lost: u32) {
+        self.lost_in_epoch += lost;
+    }
+
+    /// Closes the round trip that began at least `rtt` ago, shrinking the
+    /// window if it lost too much.
+    pub fn on_tick(&mut self, now: Instant, rtt: Duration) {
+        let Some(start) = self.epoch_start else {
+            self.epoch_start = Some(now);
+            return;
+        };
+        if now < start + rtt {
+            return;
+        }
+        let sent = self.sent_in_epoch.max(self.lost_in_epoch).max(1);
+        if f64::from(self.lost_in_epoch) / f64::from(sent) > LOSS_TOLERANCE {
+            self.window = (self.window * 3 / 4).max(MIN_WINDOW);
+            self.slow_start = false;
+            self.acked_since_growth = 0;
+        }
+        self.epoch_start = Some(now);
+        self.sent_in_epoch = 0;
+        self.lost_in_epoch = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(c: &mut Congestion, t: &mut Instant, sent: u32, lost: u32) {
+        let rtt = Duration::from_millis(20);
+        for _ in 0..sent {
+            c.on_sent();
+        }
+        c.on_lost(lost);
+        c.on_acked((sent - lost) as usize);
+        *t += rtt;
+        c.on_tick(*t, rtt);
+    }
+
+    #[test]
+    fn grows_on_a_clean_path_tolerates_noise_and_backs_off_on_heavy_loss() {
+        let mut t = Instant::now();
+        let mut c = Congestion::default();
+        c.on_tick(t, Duration::from_millis(20));
+        round_trip(&mut c, &mut t, 64, 0);
+        assert_eq!(c.window(), 128, "slow start doubles per round trip");
+        for _ in 0..5 {
+            let w = c.window() as u32;
+            round_trip(&mut c, &mut t, w, w / 20);
+        }
+        assert_eq!(c.window(), MAX_WINDOW, "5% random loss is noise");
+        round_trip(&mut c, &mut t, 768, 200);
+        assert_eq!(
+            c.window(),
+            MAX_WINDOW * 3 / 4,
+            "heavy loss shrinks the window"
+        );
+        let w = c.window();
+        round_trip(&mut c, &mut t, w as u32, 0);
+        assert_eq!(
+            c.window(),
+            w + 1,
+            "after a reduction: one packet per window"
+        );
+        for _ in 0..40 {
+            round_trip(&mut c, &mut t, 100, 50);
+        }
+        assert_eq!(c.window(), MIN_WINDOW);
+    }
+}
