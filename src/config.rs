@@ -16,7 +16,9 @@ pub struct Config {
     pub mtu: usize,
     /// A connection with nothing heard for this long ends in an error. Default 10 s.
     pub timeout: Duration,
-    /// An idle connection sends a keepalive ping this often. Default 500 ms.
+    /// An idle connection sends a keepalive ping this often. Default 500 ms; a
+    /// value above a third of `timeout` is lowered to that, so a short timeout
+    /// never fires on a merely idle connection.
     pub ping_interval: Duration,
     /// How often a connecting client repeats its handshake packet. Default 100 ms.
     pub handshake_resend_interval: Duration,
@@ -82,11 +84,6 @@ impl Config {
                 "timeout and ping_interval must be non-zero",
             ));
         }
-        if self.ping_interval >= self.timeout {
-            return Err(Error::InvalidConfig(
-                "ping_interval must be shorter than timeout",
-            ));
-        }
         if self.min_rto.is_zero() || self.min_rto > self.max_rto {
             return Err(Error::InvalidConfig(
                 "min_rto must be non-zero and at most max_rto",
@@ -99,6 +96,11 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// The keepalive interval actually used: `ping_interval`, at most `timeout / 3`.
+    pub fn effective_ping_interval(&self) -> std::time::Duration {
+        self.ping_interval.min(self.timeout / 3)
     }
 
     /// The largest message payload that fits in one packet.

@@ -704,7 +704,7 @@ fn keepalive_scenario(net: &Net, config: Config, idle: Duration) {
     assert!(!dropped, "idle connection dropped");
     assert!(cev.errors.is_empty() && cev.disconnects.is_empty());
     assert!(sev.errors.is_empty() && sev.disconnects.is_empty());
-    let floor = (idle.as_millis() / config.ping_interval.as_millis() / 2) as u64;
+    let floor = (idle.as_millis() / config.effective_ping_interval().as_millis() / 2) as u64;
     let client_pings = pair.client.metrics().keepalive_count;
     let server_pings = pair.server.metrics(peer).unwrap().keepalive_count;
     assert!(
@@ -728,6 +728,18 @@ fn keepalive_keeps_idle_connection_up_udp() {
         ..Config::default()
     };
     keepalive_scenario(&Net::udp(), config, ms(1600));
+}
+
+#[test]
+fn short_timeout_with_default_ping_interval_keeps_idle_connection_up_sim() {
+    // A 300 ms timeout with the default 500 ms ping interval: the keepalive
+    // tightens itself to a third of the timeout instead of letting it fire.
+    let config = Config {
+        timeout: ms(300),
+        ..Config::default()
+    };
+    assert_eq!(config.effective_ping_interval(), ms(100));
+    keepalive_scenario(&Net::sim_with_step(SEED, ms(5)), config, secs(3));
 }
 
 fn latency_scenario(net: &Net, range: std::ops::RangeInclusive<Duration>) {

@@ -159,7 +159,7 @@ impl Connection {
             state: State::Open,
             mtu: config.mtu,
             timeout: config.timeout,
-            ping_interval: config.ping_interval,
+            ping_interval: config.effective_ping_interval(),
             linger: config.linger,
             max_send_buffer_bytes: config.max_send_buffer_bytes,
             send_window: usize::from(window.min(peer_window.max(1))),
