@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::backend::{resolve, Backend};
 use crate::clock::Clock;
-use crate::handlers::{run_handlers, HandlerId, HandlerList, Registry};
+use crate::handlers::{run_handlers, HandlerId, Registry};
 use crate::metrics::{BandwidthMeter, Metrics, MetricsHandle};
 use crate::proto::handshake::{ClientHandshake, HandshakeOutcome};
 use crate::proto::{transmit, CloseCause, ConnEvent, Connection};
@@ -23,58 +23,10 @@ use crate::transport::Socket;
 use crate::wire::{Packet, MAX_MTU};
 use crate::{Config, Delivery, DisconnectReason, Error, Message, RejectReason};
 
-/// Where a client stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum ClientState {
-    /// Not connected (never connected, disconnected, or rejected).
-    Disconnected,
-    /// Handshake in progress.
-    Connecting,
-    /// Connected: messages may be sent.
-    Connected,
-    /// The connection was lost (timeout, protocol violation, connect timeout).
-    Errored,
-}
+mod events;
 
-/// What happened on a client, for the pull path ([`Client::update_events`]).
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClientEvent {
-    /// The server accepted the connection.
-    ConnectAccepted,
-    /// The server refused the connection.
-    ConnectRejected(RejectReason),
-    /// A message from the server.
-    Message(Message),
-    /// The connection was lost without a graceful close.
-    Error(Error),
-    /// The server closed the connection gracefully.
-    Disconnected(DisconnectReason),
-}
-
-type AcceptedFn = dyn FnMut(&mut Client) + Send;
-type RejectedFn = dyn FnMut(&mut Client, &RejectReason) + Send;
-type MessageFn = dyn FnMut(&mut Client, &Message) + Send;
-type ErrorFn = dyn FnMut(&mut Client, &Error) + Send;
-type DisconnectFn = dyn FnMut(&mut Client, &DisconnectReason) + Send;
-
-#[derive(Default)]
-struct ClientHandlers {
-    accepted: HandlerList<AcceptedFn>,
-    rejected: HandlerList<RejectedFn>,
-    message: HandlerList<MessageFn>,
-    error: HandlerList<ErrorFn>,
-    disconnect: HandlerList<DisconnectFn>,
-}
-
-impl ClientHandlers {
-    fn merge(&mut self, added: ClientHandlers, registry: &Registry) {
-        self.accepted.merge(added.accepted, registry);
-        self.rejected.merge(added.rejected, registry);
-        self.message.merge(added.message, registry);
-        self.error.merge(added.error, registry);
-        self.disconnect.merge(added.disconnect, registry);
-    }
-}
+use events::ClientHandlers;
+pub use events::{ClientEvent, ClientState};
 
 /// A connection to one server.
 ///

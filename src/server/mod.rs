@@ -14,108 +14,26 @@ use serde::Serialize;
 
 use crate::backend::{resolve, Backend};
 use crate::clock::Clock;
-use crate::handlers::{run_handlers, HandlerId, HandlerList, Registry};
+use crate::handlers::{run_handlers, HandlerId, Registry};
 use crate::metrics::{BandwidthMeter, Metrics};
 use crate::proto::handshake::CookieJar;
 use crate::proto::{transmit, CloseCause, ConnEvent, Connection};
 use crate::transport::sim::SimNetwork;
 use crate::transport::Socket;
-use crate::wire::{
-    self, Accept, ChallengeResponse, ConnectRequest, Packet, Reject, RejectCode, MAX_MTU,
-};
-use crate::{Config, Delivery, DisconnectReason, Error, Message, PeerId, RejectReason};
+use crate::wire::{self, ChallengeResponse, ConnectRequest, Packet, MAX_MTU};
+use crate::{Config, Delivery, DisconnectReason, Error, Message, PeerId};
 
-/// A connection request, as the `on_connect_request` handler sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectRequestInfo {
-    /// The client's address (verified by the cookie exchange).
-    pub addr: SocketAddr,
-    /// The client's `Config::connect_payload` (a login token, say).
-    pub payload: Bytes,
-}
+mod events;
+mod handshake;
 
-/// What happened on a server, for the pull path ([`Server::update_events`]).
-#[derive(Debug, Clone, PartialEq)]
-pub enum ServerEvent {
-    /// A peer completed the handshake and was accepted.
-    Connected {
-        /// The new peer.
-        peer: PeerId,
-        /// Its address.
-        addr: SocketAddr,
-    },
-    /// A message from a peer.
-    Message {
-        /// The sender.
-        peer: PeerId,
-        /// The message.
-        message: Message,
-    },
-    /// A peer's connection was lost without a graceful close.
-    Error {
-        /// The peer.
-        peer: PeerId,
-        /// What went wrong.
-        error: Error,
-    },
-    /// A peer's connection closed gracefully (either side asked).
-    Disconnected {
-        /// The peer.
-        peer: PeerId,
-        /// Why.
-        reason: DisconnectReason,
-    },
-}
-
-/// Counters of the server's listening socket, outside any connection.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct ServerStats {
-    /// Datagrams received on the socket.
-    pub datagrams_in: u64,
-    /// Connect requests answered with a challenge.
-    pub challenges_sent: u64,
-    /// Handshakes completed and accepted.
-    pub accepted: u64,
-    /// Handshakes rejected (full, version, or by a handler).
-    pub rejected: u64,
-    /// Handshake packets ignored because new connections are off.
-    pub ignored_not_accepting: u64,
-    /// Challenge responses whose cookie was invalid or expired.
-    pub bad_cookies: u64,
-    /// Datagrams that failed to parse, came from no known peer, or had a wrong token.
-    pub invalid_datagrams: u64,
-}
+use events::ServerHandlers;
+pub use events::{ConnectRequestInfo, ServerEvent, ServerMetricsHandle, ServerStats};
 
 struct Peer {
     addr: SocketAddr,
     nonce: u64,
     conn: Connection,
     meter: BandwidthMeter,
-}
-
-type ConnectRequestFn = dyn FnMut(&mut Server, &ConnectRequestInfo) -> Result<(), String> + Send;
-type ConnectedFn = dyn FnMut(&mut Server, PeerId) + Send;
-type MessageFn = dyn FnMut(&mut Server, PeerId, &Message) + Send;
-type ErrorFn = dyn FnMut(&mut Server, PeerId, &Error) + Send;
-type DisconnectFn = dyn FnMut(&mut Server, PeerId, &DisconnectReason) + Send;
-
-#[derive(Default)]
-struct ServerHandlers {
-    connect_request: HandlerList<ConnectRequestFn>,
-    connected: HandlerList<ConnectedFn>,
-    message: HandlerList<MessageFn>,
-    error: HandlerList<ErrorFn>,
-    disconnect: HandlerList<DisconnectFn>,
-}
-
-impl ServerHandlers {
-    fn merge(&mut self, added: ServerHandlers, registry: &Registry) {
-        self.connect_request.merge(added.connect_request, registry);
-        self.connected.merge(added.connected, registry);
-        self.message.merge(added.message, registry);
-        self.error.merge(added.error, registry);
-        self.disconnect.merge(added.disconnect, registry);
-    }
 }
 
 /// A server accepting many clients.
@@ -519,174 +437,6 @@ impl Server {
         }
     }
 
-    fn reply(&mut self, to: SocketAddr) {
-        if let Some(socket) = self.socket.as_mut() {
-            // A lost reply is repeated when the client repeats its request.
-            let _ = socket.send_to(&self.send_buf, to);
-        }
-    }
-
-    fn on_connect_request_packet(
-        &mut self,
-        from: SocketAddr,
-        req: ConnectRequest<'_>,
-        known: bool,
-        now: Instant,
-    ) {
-        if !self.accept_new && !known {
-            self.stats.ignored_not_accepting += 1;
-            return;
-        }
-        self.send_buf.clear();
-        if req.version != wire::PROTOCOL_VERSION {
-            let code = RejectCode::VersionMismatch {
-                server: wire::PROTOCOL_VERSION,
-                client: req.version,
-            };
-            Reject {
-                nonce: req.nonce,
-                code,
-            }
-            .emit(&mut self.send_buf);
-            self.stats.rejected += 1;
-        } else {
-            let cookie = self.cookies.issue(from, req.nonce, now);
-            wire::emit_challenge(&mut self.send_buf, req.nonce, &cookie);
-            self.stats.challenges_sent += 1;
-        }
-        self.reply(from);
-    }
-
-    fn on_challenge_response(
-        &mut self,
-        from: SocketAddr,
-        resp: ChallengeResponse<'_>,
-        payload: Bytes,
-        known: Option<PeerId>,
-        now: Instant,
-    ) {
-        if !self.cookies.verify(from, resp.nonce, &resp.cookie, now) {
-            self.stats.bad_cookies += 1;
-            return;
-        }
-        if let Some(id) = known {
-            if let Some(peer) = self.peers.get(&id) {
-                if peer.nonce == resp.nonce {
-                    // Our Accept was lost (or this is a replay): repeat it, create nothing.
-                    let accept = Accept {
-                        nonce: resp.nonce,
-                        token: peer.conn.token(),
-                        window: self.config.reliable_window,
-                    };
-                    self.send_buf.clear();
-                    accept.emit(&mut self.send_buf);
-                    self.reply(from);
-                    return;
-                }
-            }
-        }
-        if !self.accept_new {
-            self.stats.ignored_not_accepting += 1;
-            return;
-        }
-        if resp.version != wire::PROTOCOL_VERSION {
-            return;
-        }
-        let open_peers = self
-            .peers
-            .values()
-            .filter(|p| p.addr != from && p.conn.is_open())
-            .count();
-        let decision = if open_peers >= self.config.max_clients {
-            Err(RejectReason::ServerFull)
-        } else {
-            self.ask_connect_handlers(&ConnectRequestInfo {
-                addr: from,
-                payload,
-            })
-            .map_err(RejectReason::Custom)
-        };
-        self.send_buf.clear();
-        match decision {
-            Err(reason) => {
-                let code = match &reason {
-                    RejectReason::ServerFull => RejectCode::ServerFull,
-                    RejectReason::VersionMismatch { server, client } => {
-                        RejectCode::VersionMismatch {
-                            server: *server,
-                            client: *client,
-                        }
-                    }
-                    RejectReason::Custom(text) => RejectCode::Custom(text),
-                };
-                Reject {
-                    nonce: resp.nonce,
-                    code,
-                }
-                .emit(&mut self.send_buf);
-                self.stats.rejected += 1;
-            }
-            Ok(()) => {
-                if let Some(old) = known {
-                    // The same address finished a new handshake: the client restarted.
-                    self.remove_peer(old);
-                    self.events.push(ServerEvent::Error {
-                        peer: old,
-                        error: Error::SessionReplaced,
-                    });
-                }
-                let token = loop {
-                    let t: u32 = rand::random();
-                    if t != 0 {
-                        break t;
-                    }
-                };
-                let id = self.next_peer;
-                self.next_peer += 1;
-                let conn = Connection::new(&self.config, token, resp.window, now);
-                self.peers.insert(
-                    id,
-                    Peer {
-                        addr: from,
-                        nonce: resp.nonce,
-                        conn,
-                        meter: BandwidthMeter::default(),
-                    },
-                );
-                self.by_addr.insert(from, id);
-                self.stats.accepted += 1;
-                self.events.push(ServerEvent::Connected {
-                    peer: id,
-                    addr: from,
-                });
-                Accept {
-                    nonce: resp.nonce,
-                    token,
-                    window: self.config.reliable_window,
-                }
-                .emit(&mut self.send_buf);
-            }
-        }
-        self.reply(from);
-    }
-
-    fn ask_connect_handlers(&mut self, info: &ConnectRequestInfo) -> Result<(), String> {
-        let mut list = std::mem::take(&mut self.handlers.connect_request);
-        let mut decision = Ok(());
-        run_handlers!(self, list, |h| {
-            let verdict = h(self, info);
-            if decision.is_ok() {
-                decision = verdict;
-            }
-        });
-        list.merge(
-            std::mem::take(&mut self.handlers.connect_request),
-            &self.registry,
-        );
-        self.handlers.connect_request = list;
-        decision
-    }
-
     fn remove_peer(&mut self, id: PeerId) {
         if let Some(p) = self.peers.remove(&id) {
             if self.by_addr.get(&p.addr) == Some(&id) {
@@ -775,18 +525,4 @@ fn local_close_reason(conn: &Connection) -> DisconnectReason {
     conn.close_reason()
         .cloned()
         .unwrap_or(DisconnectReason::Kicked)
-}
-
-/// Metrics of every peer, published by [`Server::publish_metrics`] and read
-/// from any thread.
-#[derive(Debug, Clone, Default)]
-pub struct ServerMetricsHandle {
-    slot: std::sync::Arc<parking_lot::Mutex<HashMap<PeerId, Metrics>>>,
-}
-
-impl ServerMetricsHandle {
-    /// The latest published snapshot of every peer.
-    pub fn snapshot(&self) -> HashMap<PeerId, Metrics> {
-        self.slot.lock().clone()
-    }
 }

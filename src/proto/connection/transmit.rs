@@ -1,0 +1,163 @@
+//! Building outgoing packets: the header with the latest ack state, then a
+//! ping if due and the four channels, within the mtu, the congestion window
+//! and the send-ahead guard; also the ack-only packets for late arrivals and
+//! the final disconnect copies.
+
+use std::time::Instant;
+
+use super::{disconnect_code, route_fate, Connection, State, MAX_UNACKED_RUN};
+use crate::proto::sent::MsgRef;
+use crate::wire::{self, DataHeader};
+use crate::Delivery;
+
+impl Connection {
+    /// Writes the next datagram to send into `out` (cleared first). Returns
+    /// false when there is nothing to send; call until it does.
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
+        out.clear();
+        if self.state == State::Closed {
+            return self.transmit_disconnect(out);
+        }
+        while let Some(late) = self.late_acks.pop_front() {
+            if self.received.in_history(late) {
+                return self.transmit_late_ack(late, out);
+            }
+        }
+        let (ack, ack_bits) = self.received.ack_state();
+        let seq = self.next_seq;
+        DataHeader {
+            token: self.token,
+            seq,
+            ack,
+            ack_bits,
+        }
+        .emit(out);
+        let mut carried = self.sent.take_list();
+        let mut eliciting = false;
+        let mut frames = 0usize;
+        let may_elicit = self.sent.eliciting_in_flight() < self.congestion.window();
+        let peer_listening = self.sent.ahead_of_acked(seq) < MAX_UNACKED_RUN;
+        if self.ping_pending && may_elicit {
+            wire::emit_ping(out);
+            self.ping_pending = false;
+            self.stats.keepalive_count += 1;
+            eliciting = true;
+            frames += 1;
+        }
+        for k in 0..4 {
+            let delivery = Delivery::ALL[(self.rotation + k) % 4];
+            let allowed = if delivery.is_reliable() {
+                may_elicit
+            } else {
+                peer_listening
+            };
+            if !allowed {
+                continue;
+            }
+            let added = self.fill_channel(delivery, out, &mut carried);
+            if added > 0 && delivery.is_reliable() {
+                eliciting = true;
+            }
+            frames += added;
+        }
+        self.rotation = (self.rotation + 1) % 4;
+        if frames == 0 && !self.ack_pending {
+            out.clear();
+            self.sent.recycle(carried);
+            return false;
+        }
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.ack_pending = false;
+        self.received_since_sent = 0;
+        self.stats.out_packets += 1;
+        self.stats.out_bytes += out.len() as u64;
+        if frames > 0 {
+            let (reliable, ordered) = (&mut self.reliable, &mut self.ordered);
+            let lost = self.sent.on_sent(seq, now, eliciting, carried, |m, f| {
+                route_fate(reliable, ordered, m, f)
+            });
+            self.stats.packets_lost += u64::from(lost);
+        } else {
+            self.sent.recycle(carried);
+        }
+        if eliciting {
+            self.congestion.on_sent();
+            self.last_eliciting_sent = now;
+        }
+        true
+    }
+
+    fn fill_channel(
+        &mut self,
+        delivery: Delivery,
+        out: &mut Vec<u8>,
+        carried: &mut Vec<MsgRef>,
+    ) -> usize {
+        let mut added = 0;
+        loop {
+            let room = self.mtu.saturating_sub(out.len());
+            let fits = |len: usize| wire::message_frame_len(delivery, len) <= room;
+            let next = match delivery {
+                Delivery::Unreliable => self.unreliable.next(fits).map(|(id, p)| (id, p, false)),
+                Delivery::UnreliableSequenced => {
+                    self.sequenced.next(fits).map(|(id, p)| (id, p, false))
+                }
+                Delivery::Reliable => self.reliable.next(self.send_window, fits),
+                Delivery::ReliableOrdered => self.ordered.next(self.send_window, fits),
+            };
+            let Some((id, payload, resend)) = next else {
+                return added;
+            };
+            wire::emit_message(out, delivery, id, &payload);
+            if delivery.is_reliable() {
+                carried.push(MsgRef { delivery, id });
+            }
+            if resend {
+                self.stats.resends += 1;
+            } else {
+                self.stats.out_messages += 1;
+            }
+            added += 1;
+        }
+    }
+
+    /// An ack-only packet naming a packet that arrived late, with the bits below it.
+    fn transmit_late_ack(&mut self, late: u16, out: &mut Vec<u8>) -> bool {
+        let ack_bits = self.received.bits_below(late);
+        DataHeader {
+            token: self.token,
+            seq: self.next_seq,
+            ack: late,
+            ack_bits,
+        }
+        .emit(out);
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.stats.out_packets += 1;
+        self.stats.out_bytes += out.len() as u64;
+        true
+    }
+
+    fn transmit_disconnect(&mut self, out: &mut Vec<u8>) -> bool {
+        let Some((reason, copies)) = self.disconnect_to_send.as_mut() else {
+            return false;
+        };
+        let (ack, ack_bits) = self.received.ack_state();
+        DataHeader {
+            token: self.token,
+            seq: self.next_seq,
+            ack,
+            ack_bits,
+        }
+        .emit(out);
+        let (code, text) = disconnect_code(reason);
+        wire::emit_disconnect(out, code, text);
+        *copies -= 1;
+        if *copies == 0 {
+            self.disconnect_to_send = None;
+        }
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.stats.out_packets += 1;
+        self.stats.out_bytes += out.len() as u64;
+        true
+    }
+}

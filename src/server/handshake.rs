@@ -1,0 +1,185 @@
+//! The server's side of the handshake: stateless challenges for connect
+//! requests, and for a challenge response whose cookie checks out, the
+//! application's decision and only then a new peer.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::{ConnectRequestInfo, Peer, Server, ServerEvent};
+use crate::handlers::run_handlers;
+use crate::metrics::BandwidthMeter;
+use crate::proto::Connection;
+use crate::wire::{self, Accept, ChallengeResponse, ConnectRequest, Reject, RejectCode};
+use crate::{Error, PeerId, RejectReason};
+
+impl Server {
+    pub(super) fn reply(&mut self, to: SocketAddr) {
+        if let Some(socket) = self.socket.as_mut() {
+            // A lost reply is repeated when the client repeats its request.
+            let _ = socket.send_to(&self.send_buf, to);
+        }
+    }
+
+    pub(super) fn on_connect_request_packet(
+        &mut self,
+        from: SocketAddr,
+        req: ConnectRequest<'_>,
+        known: bool,
+        now: Instant,
+    ) {
+        if !self.accept_new && !known {
+            self.stats.ignored_not_accepting += 1;
+            return;
+        }
+        self.send_buf.clear();
+        if req.version != wire::PROTOCOL_VERSION {
+            let code = RejectCode::VersionMismatch {
+                server: wire::PROTOCOL_VERSION,
+                client: req.version,
+            };
+            Reject {
+                nonce: req.nonce,
+                code,
+            }
+            .emit(&mut self.send_buf);
+            self.stats.rejected += 1;
+        } else {
+            let cookie = self.cookies.issue(from, req.nonce, now);
+            wire::emit_challenge(&mut self.send_buf, req.nonce, &cookie);
+            self.stats.challenges_sent += 1;
+        }
+        self.reply(from);
+    }
+
+    pub(super) fn on_challenge_response(
+        &mut self,
+        from: SocketAddr,
+        resp: ChallengeResponse<'_>,
+        payload: Bytes,
+        known: Option<PeerId>,
+        now: Instant,
+    ) {
+        if !self.cookies.verify(from, resp.nonce, &resp.cookie, now) {
+            self.stats.bad_cookies += 1;
+            return;
+        }
+        if let Some(id) = known {
+            if let Some(peer) = self.peers.get(&id) {
+                if peer.nonce == resp.nonce {
+                    // Our Accept was lost (or this is a replay): repeat it, create nothing.
+                    let accept = Accept {
+                        nonce: resp.nonce,
+                        token: peer.conn.token(),
+                        window: self.config.reliable_window,
+                    };
+                    self.send_buf.clear();
+                    accept.emit(&mut self.send_buf);
+                    self.reply(from);
+                    return;
+                }
+            }
+        }
+        if !self.accept_new {
+            self.stats.ignored_not_accepting += 1;
+            return;
+        }
+        if resp.version != wire::PROTOCOL_VERSION {
+            return;
+        }
+        let open_peers = self
+            .peers
+            .values()
+            .filter(|p| p.addr != from && p.conn.is_open())
+            .count();
+        let decision = if open_peers >= self.config.max_clients {
+            Err(RejectReason::ServerFull)
+        } else {
+            self.ask_connect_handlers(&ConnectRequestInfo {
+                addr: from,
+                payload,
+            })
+            .map_err(RejectReason::Custom)
+        };
+        self.send_buf.clear();
+        match decision {
+            Err(reason) => {
+                let code = match &reason {
+                    RejectReason::ServerFull => RejectCode::ServerFull,
+                    RejectReason::VersionMismatch { server, client } => {
+                        RejectCode::VersionMismatch {
+                            server: *server,
+                            client: *client,
+                        }
+                    }
+                    RejectReason::Custom(text) => RejectCode::Custom(text),
+                };
+                Reject {
+                    nonce: resp.nonce,
+                    code,
+                }
+                .emit(&mut self.send_buf);
+                self.stats.rejected += 1;
+            }
+            Ok(()) => {
+                if let Some(old) = known {
+                    // The same address finished a new handshake: the client restarted.
+                    self.remove_peer(old);
+                    self.events.push(ServerEvent::Error {
+                        peer: old,
+                        error: Error::SessionReplaced,
+                    });
+                }
+                let token = loop {
+                    let t: u32 = rand::random();
+                    if t != 0 {
+                        break t;
+                    }
+                };
+                let id = self.next_peer;
+                self.next_peer += 1;
+                let conn = Connection::new(&self.config, token, resp.window, now);
+                self.peers.insert(
+                    id,
+                    Peer {
+                        addr: from,
+                        nonce: resp.nonce,
+                        conn,
+                        meter: BandwidthMeter::default(),
+                    },
+                );
+                self.by_addr.insert(from, id);
+                self.stats.accepted += 1;
+                self.events.push(ServerEvent::Connected {
+                    peer: id,
+                    addr: from,
+                });
+                Accept {
+                    nonce: resp.nonce,
+                    token,
+                    window: self.config.reliable_window,
+                }
+                .emit(&mut self.send_buf);
+            }
+        }
+        self.reply(from);
+    }
+
+    pub(super) fn ask_connect_handlers(&mut self, info: &ConnectRequestInfo) -> Result<(), String> {
+        let mut list = std::mem::take(&mut self.handlers.connect_request);
+        let mut decision = Ok(());
+        run_handlers!(self, list, |h| {
+            let verdict = h(self, info);
+            if decision.is_ok() {
+                decision = verdict;
+            }
+        });
+        list.merge(
+            std::mem::take(&mut self.handlers.connect_request),
+            &self.registry,
+        );
+        self.handlers.connect_request = list;
+        decision
+    }
+}
