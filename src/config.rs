@@ -24,6 +24,12 @@ pub struct Config {
     pub handshake_resend_interval: Duration,
     /// Most peers a server accepts; newcomers beyond are rejected "server full". Default 1024.
     pub max_clients: usize,
+    /// Handshake replies (challenges, rejects, repeated accepts) a server sends
+    /// to one source IP per second, also its burst. Default 32: a client repeats
+    /// its request every `handshake_resend_interval`, and several may share a NAT.
+    pub handshake_replies_per_source: u32,
+    /// Handshake replies a server sends per second in all. Default 20 000.
+    pub handshake_replies_per_sec: u32,
     /// Bytes of message payload a connection may hold unsent or unacknowledged;
     /// a send past it fails with `Error::QueueFull`. Default 8 MiB.
     pub max_send_buffer_bytes: usize,
@@ -55,6 +61,8 @@ impl Default for Config {
             ping_interval: Duration::from_millis(500),
             handshake_resend_interval: Duration::from_millis(100),
             max_clients: 1024,
+            handshake_replies_per_source: 32,
+            handshake_replies_per_sec: 20_000,
             max_send_buffer_bytes: 8 * 1024 * 1024,
             reliable_window: 8192,
             linger: Duration::from_secs(1),
@@ -82,6 +90,11 @@ impl Config {
         if self.timeout.is_zero() || self.ping_interval.is_zero() {
             return Err(Error::InvalidConfig(
                 "timeout and ping_interval must be non-zero",
+            ));
+        }
+        if self.handshake_replies_per_source == 0 || self.handshake_replies_per_sec == 0 {
+            return Err(Error::InvalidConfig(
+                "handshake reply rates must be at least 1 per second",
             ));
         }
         if self.min_rto.is_zero() || self.min_rto > self.max_rto {

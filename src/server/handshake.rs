@@ -15,7 +15,12 @@ use crate::wire::{self, Accept, ChallengeResponse, ConnectRequest, Reject, Rejec
 use crate::{Error, PeerId, RejectReason};
 
 impl Server {
-    pub(super) fn reply(&mut self, to: SocketAddr) {
+    /// Sends `send_buf` to `to` if the handshake reply budgets allow it.
+    pub(super) fn reply(&mut self, to: SocketAddr, now: Instant) {
+        if !self.reply_limiter.allow(to.ip(), now) {
+            self.stats.replies_rate_limited += 1;
+            return;
+        }
         if let Some(socket) = self.socket.as_mut() {
             // A lost reply is repeated when the client repeats its request.
             let _ = socket.send_to(&self.send_buf, to);
@@ -50,7 +55,7 @@ impl Server {
             wire::emit_challenge(&mut self.send_buf, req.nonce, &cookie);
             self.stats.challenges_sent += 1;
         }
-        self.reply(from);
+        self.reply(from, now);
     }
 
     pub(super) fn on_challenge_response(
@@ -76,7 +81,7 @@ impl Server {
                     };
                     self.send_buf.clear();
                     accept.emit(&mut self.send_buf);
-                    self.reply(from);
+                    self.reply(from, now);
                     return;
                 }
             }
@@ -163,7 +168,7 @@ impl Server {
                 .emit(&mut self.send_buf);
             }
         }
-        self.reply(from);
+        self.reply(from, now);
     }
 
     pub(super) fn ask_connect_handlers(&mut self, info: &ConnectRequestInfo) -> Result<(), String> {

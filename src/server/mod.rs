@@ -25,9 +25,11 @@ use crate::{Config, Delivery, DisconnectReason, Error, Message, PeerId};
 
 mod events;
 mod handshake;
+mod limiter;
 
 use events::ServerHandlers;
 pub use events::{ConnectRequestInfo, ServerEvent, ServerMetricsHandle, ServerStats};
+use limiter::ReplyLimiter;
 
 struct Peer {
     addr: SocketAddr,
@@ -57,6 +59,7 @@ pub struct Server {
     clock: Clock,
     socket: Option<Box<dyn Socket>>,
     cookies: CookieJar,
+    reply_limiter: ReplyLimiter,
     peers: HashMap<PeerId, Peer>,
     by_addr: HashMap<SocketAddr, PeerId>,
     next_peer: PeerId,
@@ -93,6 +96,10 @@ impl Server {
         let clock = backend.clock();
         Server {
             cookies: CookieJar::new(clock.now()),
+            reply_limiter: ReplyLimiter::new(
+                config.handshake_replies_per_source,
+                config.handshake_replies_per_sec,
+            ),
             clock,
             backend,
             config,

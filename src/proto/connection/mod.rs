@@ -352,10 +352,12 @@ impl Connection {
                     self.ack_pending = true;
                 }
             }
+            // Only a new packet proves the peer alive: a replayed old one must
+            // not hold a dead connection open.
+            self.last_recv = now;
         } else {
             self.stats.late_packets += 1;
         }
-        self.last_recv = now;
         self.stats.in_packets += 1;
         self.stats.in_bytes += datagram.len() as u64;
         self.on_ack(now, header);
