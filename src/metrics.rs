@@ -45,6 +45,12 @@ pub struct Metrics {
     pub out_buffer_bytes: usize,
     /// Payload bytes held: unsent plus sent and unacknowledged.
     pub send_buffer_bytes: usize,
+    /// Reliable messages sent and not yet acknowledged (bounded by the reliable window).
+    pub reliable_in_flight: usize,
+    /// Congestion window: ack-eliciting packets allowed in flight.
+    pub congestion_window: usize,
+    /// Packets that arrived after the receive history had moved past them.
+    pub late_packets: u64,
     /// Smoothed RTT (RFC 6298).
     #[serde(serialize_with = "as_millis")]
     pub srtt: Duration,
@@ -101,6 +107,9 @@ impl Metrics {
             pending_acks: conn.pending_acks(),
             out_buffer_bytes: conn.unsent_bytes(),
             send_buffer_bytes: conn.buffered_bytes(),
+            reliable_in_flight: conn.reliable_in_flight(),
+            congestion_window: conn.congestion_window(),
+            late_packets: s.late_packets,
             srtt: rtt.srtt().unwrap_or_default(),
             rtt_var: rtt.rttvar(),
             rtt_p50: rtt.percentile(50.0).unwrap_or_default(),
