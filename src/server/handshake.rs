@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::schedule::Slot;
 use super::{ConnectRequestInfo, Peer, Server, ServerEvent};
 use crate::handlers::run_handlers;
 use crate::metrics::BandwidthMeter;
@@ -152,8 +153,12 @@ impl Server {
                         nonce: resp.nonce,
                         conn,
                         meter: BandwidthMeter::default(),
+                        slot: Slot::default(),
                     },
                 );
+                if let Some(p) = self.peers.get_mut(&id) {
+                    self.schedule.touch(&mut p.slot, id);
+                }
                 self.by_addr.insert(from, id);
                 self.stats.accepted += 1;
                 self.events.push(ServerEvent::Connected {

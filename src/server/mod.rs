@@ -26,16 +26,19 @@ use crate::{Config, Delivery, DisconnectReason, Error, Message, PeerId};
 mod events;
 mod handshake;
 mod limiter;
+mod schedule;
 
 use events::ServerHandlers;
 pub use events::{ConnectRequestInfo, ServerEvent, ServerMetricsHandle, ServerStats};
 use limiter::ReplyLimiter;
+use schedule::{Schedule, Slot};
 
 struct Peer {
     addr: SocketAddr,
     nonce: u64,
     conn: Connection,
     meter: BandwidthMeter,
+    slot: Slot,
 }
 
 /// A server accepting many clients.
@@ -60,6 +63,8 @@ pub struct Server {
     socket: Option<Box<dyn Socket>>,
     cookies: CookieJar,
     reply_limiter: ReplyLimiter,
+    schedule: Schedule,
+    due: Vec<PeerId>,
     peers: HashMap<PeerId, Peer>,
     by_addr: HashMap<SocketAddr, PeerId>,
     next_peer: PeerId,
@@ -96,6 +101,8 @@ impl Server {
         let clock = backend.clock();
         Server {
             cookies: CookieJar::new(clock.now()),
+            schedule: Schedule::default(),
+            due: Vec::new(),
             reply_limiter: ReplyLimiter::new(
                 config.handshake_replies_per_source,
                 config.handshake_replies_per_sec,
@@ -180,7 +187,9 @@ impl Server {
         delivery: Delivery,
     ) -> Result<(), Error> {
         let p = self.peers.get_mut(&peer).ok_or(Error::UnknownPeer(peer))?;
-        p.conn.send(message, delivery)
+        p.conn.send(message, delivery)?;
+        self.schedule.touch(&mut p.slot, peer);
+        Ok(())
     }
 
     /// Encodes `value` with bincode and sends it to `peer`.
@@ -214,8 +223,9 @@ impl Server {
     pub fn broadcast(&mut self, message: &[u8], delivery: Delivery) -> usize {
         let bytes = Bytes::copy_from_slice(message);
         let mut reached = 0;
-        for p in self.peers.values_mut().filter(|p| p.conn.is_open()) {
+        for (id, p) in self.peers.iter_mut().filter(|(_, p)| p.conn.is_open()) {
             if p.conn.send(bytes.clone(), delivery).is_ok() {
+                self.schedule.touch(&mut p.slot, *id);
                 reached += 1;
             }
         }
@@ -234,14 +244,16 @@ impl Server {
         let now = self.clock.now();
         if let Some(p) = self.peers.get_mut(&peer) {
             p.conn.close(reason, now);
+            self.schedule.touch(&mut p.slot, peer);
         }
     }
 
     /// Gracefully disconnects every peer (reason: server shut down).
     pub fn disconnect_all(&mut self) {
         let now = self.clock.now();
-        for p in self.peers.values_mut() {
+        for (id, p) in self.peers.iter_mut() {
             p.conn.close(DisconnectReason::ServerShutdown, now);
+            self.schedule.touch(&mut p.slot, *id);
         }
     }
 
@@ -298,12 +310,9 @@ impl Server {
         &self.config
     }
 
-    /// When the server next has timer work to do.
+    /// When the server next has timer work to do (possibly a little early; never late).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.peers
-            .values()
-            .filter_map(|p| p.conn.next_deadline())
-            .min()
+        self.schedule.next_deadline(self.clock.now())
     }
 
     /// Blocks until a datagram may have arrived, the next deadline, or `max`.
@@ -380,10 +389,26 @@ impl Server {
             return;
         }
         self.receive(now);
-        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
-        for id in ids {
+        let mut due = std::mem::take(&mut self.due);
+        self.schedule.take_touched(&mut due);
+        while let Some((at, id)) = self.schedule.pop_due(now) {
+            if let Some(p) = self.peers.get_mut(&id) {
+                if Schedule::is_live(&p.slot, at) {
+                    // Mark it taken so a stale twin entry cannot add it again.
+                    p.slot = Slot::default();
+                    due.push(id);
+                }
+            }
+        }
+        for &id in &due {
+            if let Some(p) = self.peers.get_mut(&id) {
+                Schedule::serviced(&mut p.slot);
+            }
+        }
+        for id in due.drain(..) {
             self.service_peer(id, now);
         }
+        self.due = due;
     }
 
     fn receive(&mut self, now: Instant) {
@@ -412,6 +437,9 @@ impl Server {
                     let datagram = Bytes::copy_from_slice(&self.recv_buf[..len]);
                     let frames = &datagram[wire::DATA_HEADER_LEN..];
                     peer.conn.handle_data(now, &header, frames, &datagram);
+                    if let Some(id) = known {
+                        self.schedule.touch(&mut peer.slot, id);
+                    }
                     if peer.conn.ack_due() {
                         if let Some(socket) = self.socket.as_mut() {
                             transmit(
@@ -495,6 +523,9 @@ impl Server {
         }
         if peer.conn.is_finished() {
             self.remove_peer(id);
+        } else {
+            let deadline = peer.conn.next_deadline();
+            self.schedule.set_timer(&mut peer.slot, id, deadline);
         }
     }
 
