@@ -16,7 +16,7 @@ pub struct Config {
     pub mtu: usize,
     /// A connection with nothing heard for this long ends in an error. Default 10 s.
     pub timeout: Duration,
-    /// An idle connection sends a keepalive ping this often. Default 500 ms; a
+    /// An idle connection sends a keepalive ping this often. Default 1 s; a
     /// value above a third of `timeout` is lowered to that, so a short timeout
     /// never fires on a merely idle connection.
     pub ping_interval: Duration,
@@ -24,11 +24,13 @@ pub struct Config {
     pub handshake_resend_interval: Duration,
     /// Most peers a server accepts; newcomers beyond are rejected "server full". Default 1024.
     pub max_clients: usize,
-    /// Handshake replies (challenges, rejects, repeated accepts) a server sends
-    /// to one source IP per second, also its burst. Default 32: a client repeats
-    /// its request every `handshake_resend_interval`, and several may share a NAT.
+    /// Handshake replies to addresses not yet verified by a cookie (challenges,
+    /// version rejects) a server sends to one source IP per second, also its burst. Default 1024: many players
+    /// may share one address (a NAT, a LAN party, a test on loopback), each
+    /// repeating its request every `handshake_resend_interval`, while one source
+    /// still cannot take the whole global budget.
     pub handshake_replies_per_source: u32,
-    /// Handshake replies a server sends per second in all. Default 20 000.
+    /// Such replies a server sends per second in all. Default 20 000.
     pub handshake_replies_per_sec: u32,
     /// Bytes of message payload a connection may hold unsent or unacknowledged;
     /// a send past it fails with `Error::QueueFull`. Default 8 MiB.
@@ -58,10 +60,10 @@ impl Default for Config {
         Config {
             mtu: 1400,
             timeout: Duration::from_secs(10),
-            ping_interval: Duration::from_millis(500),
+            ping_interval: Duration::from_secs(1),
             handshake_resend_interval: Duration::from_millis(100),
             max_clients: 1024,
-            handshake_replies_per_source: 32,
+            handshake_replies_per_source: 1024,
             handshake_replies_per_sec: 20_000,
             max_send_buffer_bytes: 8 * 1024 * 1024,
             reliable_window: 8192,

@@ -16,12 +16,18 @@ use crate::wire::{self, Accept, ChallengeResponse, ConnectRequest, Reject, Rejec
 use crate::{Error, PeerId, RejectReason};
 
 impl Server {
-    /// Sends `send_buf` to `to` if the handshake reply budgets allow it.
+    /// Sends `send_buf` to the unverified address `to` if the handshake reply
+    /// budgets allow it.
     pub(super) fn reply(&mut self, to: SocketAddr, now: Instant) {
         if !self.reply_limiter.allow(to.ip(), now) {
             self.stats.replies_rate_limited += 1;
             return;
         }
+        self.reply_verified(to);
+    }
+
+    /// Sends `send_buf` to `to`, whose cookie proved it receives at that address.
+    pub(super) fn reply_verified(&mut self, to: SocketAddr) {
         if let Some(socket) = self.socket.as_mut() {
             // A lost reply is repeated when the client repeats its request.
             let _ = socket.send_to(&self.send_buf, to);
@@ -82,7 +88,7 @@ impl Server {
                     };
                     self.send_buf.clear();
                     accept.emit(&mut self.send_buf);
-                    self.reply(from, now);
+                    self.reply_verified(from);
                     return;
                 }
             }
@@ -173,7 +179,7 @@ impl Server {
                 .emit(&mut self.send_buf);
             }
         }
-        self.reply(from, now);
+        self.reply_verified(from);
     }
 
     pub(super) fn ask_connect_handlers(&mut self, info: &ConnectRequestInfo) -> Result<(), String> {
