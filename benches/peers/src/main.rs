@@ -5,7 +5,10 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use harness::{Adapter, ClientEnd, ClientOpts, Delivery, Params, PeerId, SendError, ServerEnd, ServerOpts, Stats};
+use harness::{
+    Adapter, ClientEnd, ClientOpts, Delivery, Params, PeerId, SendError, ServerEnd, ServerOpts,
+    Stats,
+};
 use lentil::{Client, ClientEvent, Config, Error, Server, ServerEvent};
 
 fn delivery(d: Delivery) -> lentil::Delivery {
@@ -26,7 +29,6 @@ struct LentilServer {
     server: Server,
     inbox: Vec<(PeerId, lentil::Message)>,
 }
-
 
 impl LentilServer {
     fn pump(&mut self) {
@@ -161,13 +163,22 @@ impl Adapter for Lentil {
         };
         let mut server = Server::new(config);
         server.listen(opts.bind).map_err(|e| e.to_string())?;
-        Ok(LentilServer { server, inbox: Vec::new() })
+        Ok(LentilServer {
+            server,
+            inbox: Vec::new(),
+        })
     }
 
     fn client(opts: &ClientOpts, _p: &Params) -> Result<LentilClient, String> {
         let mut client = Client::new(Config::default());
-        client.connect(opts.server_addr).map_err(|e| e.to_string())?;
-        Ok(LentilClient { client, inbox: Vec::new(), fatal: None })
+        client
+            .connect(opts.server_addr)
+            .map_err(|e| e.to_string())?;
+        Ok(LentilClient {
+            client,
+            inbox: Vec::new(),
+            fatal: None,
+        })
     }
 
     fn notes(_workload: &str, _p: &Params) -> Vec<String> {
