@@ -39,6 +39,19 @@ pub struct SequencedReceiver {
 }
 
 impl SequencedReceiver {
+    /// Forgets the newest delivered message once fresh packets have moved well
+    /// past it: a packet 1024 or more newer is older than the receive history,
+    /// so any later packet that passes as fresh is newer. Without this, an
+    /// idle sequenced channel would look "newer" again only after a wrap.
+    pub fn on_fresh_packet(&mut self, packet: u16) {
+        if self
+            .latest
+            .is_some_and(|(p, _)| seq_diff(packet, p) >= 1024)
+        {
+            self.latest = None;
+        }
+    }
+
     /// Whether message `id`, carried by packet `packet`, should be delivered;
     /// records it if so.
     pub fn accept(&mut self, packet: u16, id: u16) -> bool {
@@ -208,6 +221,11 @@ mod tests {
         assert!(s.accept(11, 3));
         // Ids far ahead (an outage skipped over half the id space) still pass.
         assert!(s.accept(12, 3 + 40_000));
+        // An idle channel while 40,000 other packets pass stays usable.
+        for p in 13..40_000u16 {
+            s.on_fresh_packet(p);
+        }
+        assert!(s.accept(40_000, 7));
     }
 
     #[test]

@@ -98,7 +98,14 @@ impl SentPackets {
         mut on_msg: impl FnMut(MsgRef, Fate),
     ) -> u32 {
         let mut lost = 0;
-        while self.entries.len() >= MAX_TRACKED {
+        // Bound the span of sequence numbers held, not only the count: ack-only
+        // packets leave gaps, and offsets must stay within half the number space.
+        while self.entries.len() >= MAX_TRACKED
+            || self
+                .entries
+                .front()
+                .is_some_and(|f| seq_diff(seq, f.seq) >= MAX_TRACKED as i32)
+        {
             if !self.entries[0].resolved {
                 lost += 1;
                 self.resolve_at(0, Fate::Lost, &mut on_msg);
@@ -163,6 +170,7 @@ impl SentPackets {
         &mut self,
         ack: u16,
         ack_bits: u32,
+        next_seq: u16,
         now: Instant,
         mut on_msg: impl FnMut(MsgRef, Fate),
     ) -> AckOutcome {
@@ -196,6 +204,14 @@ impl SentPackets {
             }
         }
         out.rtt_sample = newest_acked.map(|(_, sent_at)| now.saturating_duration_since(sent_at));
+        // The ack names the newest packet the peer has: perhaps an ack-only one
+        // this record never held. It still proves everything sent before it had
+        // its chance, and keeps `largest_acked` from falling half the number
+        // space behind during a run of untracked packets.
+        let sent_by_us = seq_diff(next_seq, ack) > 0;
+        if sent_by_us && self.largest_acked.is_none_or(|l| seq_newer(ack, l)) {
+            self.largest_acked = Some(ack);
+        }
         self.pop_resolved();
         out
     }
@@ -310,7 +326,7 @@ mod tests {
             send(&mut s, seq, t0, seq * 10);
         }
         let mut fates = Vec::new();
-        let out = s.on_ack(4, 0b0111, t0 + Duration::from_millis(20), |m, f| {
+        let out = s.on_ack(4, 0b0111, 5, t0 + Duration::from_millis(20), |m, f| {
             fates.push((m.id, f))
         });
         // 4 acked, bits: 3, 2, 1 acked; 0 not.
@@ -341,7 +357,7 @@ mod tests {
         assert_eq!(lost, vec![(0, Fate::Lost)]);
         assert_eq!(s.in_flight(), 0);
         // A second ack of the same packets changes nothing.
-        let again = s.on_ack(4, 0b0111, t0, |_, _| panic!("resolved twice"));
+        let again = s.on_ack(4, 0b0111, 5, t0, |_, _| panic!("resolved twice"));
         assert_eq!(again.acked, 0);
     }
 
@@ -369,6 +385,43 @@ mod tests {
             Some(t0 + Duration::from_millis(10) + rto)
         );
         assert_eq!(s.eliciting_in_flight(), 1);
+    }
+
+    #[test]
+    fn an_ack_of_an_untracked_packet_moves_largest_acked() {
+        let t0 = Instant::now();
+        let mut s = SentPackets::default();
+        send(&mut s, 1, t0, 7);
+        // Packets 2..=40 were ack-only (untracked); the peer acks 40 only.
+        let out = s.on_ack(40, 0, 41, t0, |_, _| {});
+        assert_eq!(out.acked, 0);
+        assert_eq!(s.ahead_of_acked(41), 1);
+        let delay = Duration::from_millis(5);
+        let losses = s.detect_losses(t0 + delay, delay, Duration::from_secs(1), |_, _| {});
+        assert_eq!(
+            losses,
+            Losses {
+                by_ack: 1,
+                by_timeout: 0
+            }
+        );
+        // An ack naming a packet not yet sent is ignored.
+        let _ = s.on_ack(500, 0, 41, t0, |_, _| {});
+        assert_eq!(s.ahead_of_acked(41), 1);
+    }
+
+    #[test]
+    fn the_record_never_spans_half_the_number_space() {
+        let t0 = Instant::now();
+        let mut s = SentPackets::default();
+        send(&mut s, 1, t0, 1);
+        let mut lost = Vec::new();
+        let list = s.take_list();
+        s.on_sent(1 + MAX_TRACKED as u16, t0, true, list, |m, f| {
+            lost.push((m.id, f))
+        });
+        assert_eq!(lost, vec![(1, Fate::Lost)]);
+        assert_eq!(s.index_of(1 + MAX_TRACKED as u16), Some(0));
     }
 
     #[test]

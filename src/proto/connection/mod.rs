@@ -346,6 +346,7 @@ impl Connection {
                 self.late_acks.push_back(header.seq);
             }
             self.received.record(header.seq);
+            self.sequenced_rx.on_fresh_packet(header.seq);
             if !ack_only {
                 self.received_since_sent += 1;
                 if self.received_since_sent >= IMMEDIATE_ACK_AFTER {
@@ -392,9 +393,11 @@ impl Connection {
 
     fn on_ack(&mut self, now: Instant, header: &DataHeader) {
         let (reliable, ordered) = (&mut self.reliable, &mut self.ordered);
-        let outcome = self.sent.on_ack(header.ack, header.ack_bits, now, |m, f| {
-            route_fate(reliable, ordered, m, f)
-        });
+        let outcome = self
+            .sent
+            .on_ack(header.ack, header.ack_bits, self.next_seq, now, |m, f| {
+                route_fate(reliable, ordered, m, f)
+            });
         if let Some(sample) = outcome.rtt_sample {
             self.rtt.on_sample(sample);
         }
