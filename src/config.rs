@@ -32,8 +32,9 @@ pub struct Config {
     pub handshake_replies_per_source: u32,
     /// Such replies a server sends per second in all. Default 20 000.
     pub handshake_replies_per_sec: u32,
-    /// Bytes of message payload a connection may hold unsent or unacknowledged;
-    /// a send past it fails with `Error::QueueFull`. Default 8 MiB.
+    /// Bytes a connection may hold unsent or unacknowledged, counting each
+    /// message's payload plus 64 bytes of bookkeeping; a send past it fails
+    /// with `Error::QueueFull`. Default 8 MiB.
     pub max_send_buffer_bytes: usize,
     /// Most reliable messages per reliable channel in flight (sent, not yet
     /// acknowledged), and the size of the receive window this side offers for

@@ -43,7 +43,8 @@ pub struct Metrics {
     pub pending_acks: usize,
     /// Payload bytes queued and not yet put on the wire.
     pub out_buffer_bytes: usize,
-    /// Payload bytes held: unsent plus sent and unacknowledged.
+    /// Bytes charged against `max_send_buffer_bytes`: payload of messages unsent
+    /// or unacknowledged, plus 64 bytes each.
     pub send_buffer_bytes: usize,
     /// Reliable messages sent and not yet acknowledged (bounded by the reliable window).
     pub reliable_in_flight: usize,

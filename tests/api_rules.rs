@@ -352,6 +352,7 @@ fn a_full_send_queue_is_queue_full_until_acked() {
     let g = got.clone();
     pair.server
         .on_message(move |_, _, m| g.push(check_payload(m).1));
+    use lentil::proto::MESSAGE_OVERHEAD;
 
     /// Queues ordered messages until the queue is full; returns how many fit.
     fn fill(client: &mut Client, index: &mut u32) -> usize {
@@ -363,8 +364,9 @@ fn a_full_send_queue_is_queue_full_until_acked() {
                     accepted += 1;
                 }
                 Err(e) => {
+                    // Each message is charged its payload plus the per-message overhead.
                     let full = Error::QueueFull {
-                        queued_bytes: LIMIT,
+                        queued_bytes: accepted * (LEN + MESSAGE_OVERHEAD),
                         limit_bytes: LIMIT,
                     };
                     assert_eq!(e, full);
@@ -375,7 +377,10 @@ fn a_full_send_queue_is_queue_full_until_acked() {
     }
     let mut index = 0u32;
 
-    assert_eq!(fill(&mut pair.client, &mut index), LIMIT / LEN);
+    assert_eq!(
+        fill(&mut pair.client, &mut index),
+        LIMIT / (LEN + MESSAGE_OVERHEAD)
+    );
     // Unreliable messages count against the same bound.
     assert!(matches!(
         pair.client.send(&[1; LEN], Delivery::Unreliable),
@@ -390,8 +395,12 @@ fn a_full_send_queue_is_queue_full_until_acked() {
     ));
     // Once the server acknowledges, there is room again.
     assert!(pair.pump_until(secs(2), |_, c| c.metrics().send_buffer_bytes == 0));
-    assert_eq!(fill(&mut pair.client, &mut index), LIMIT / LEN);
-    assert!(pair.pump_until(secs(2), |_, _| got.len() == 2 * LIMIT / LEN));
+    assert_eq!(
+        fill(&mut pair.client, &mut index),
+        LIMIT / (LEN + MESSAGE_OVERHEAD)
+    );
+    assert!(pair.pump_until(secs(2), |_, _| got.len()
+        == 2 * (LIMIT / (LEN + MESSAGE_OVERHEAD))));
     assert_eq!(got.items(), (0..index).collect::<Vec<_>>());
 }
 

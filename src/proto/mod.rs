@@ -17,7 +17,7 @@ mod sent;
 mod seq;
 mod stats;
 
-pub use connection::{CloseCause, ConnEvent, Connection};
+pub use connection::{CloseCause, ConnEvent, Connection, MESSAGE_OVERHEAD};
 pub use rtt::RttEstimator;
 pub use seq::{seq_diff, seq_newer};
 pub use stats::ConnectionStats;

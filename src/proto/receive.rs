@@ -183,7 +183,9 @@ impl OrderedReceiver {
             if self.held.len() <= slot {
                 self.held.resize(slot + 1, None);
             }
-            self.held[slot] = Some(payload);
+            // A held message gets its own copy: a slice would keep its whole
+            // datagram alive for as long as the gap stays open.
+            self.held[slot] = Some(Bytes::copy_from_slice(&payload));
             self.held_count += 1;
             return;
         }

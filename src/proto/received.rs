@@ -18,7 +18,15 @@ pub enum Stale {
     Duplicate,
     /// Older than the remembered history.
     TooOld,
+    /// So far ahead that it is more likely a replay from before a wrap of the
+    /// sequence numbers: an honest sender never runs this far ahead.
+    TooFarAhead,
 }
+
+/// How far ahead of the newest packet a packet may be. A sender holds back
+/// once 16384 of its packets go unacknowledged, so a jump of this much is a
+/// replay from half the number space ago, not news.
+pub const MAX_JUMP: i32 = 16_384;
 
 /// Receive history of packet sequence numbers.
 #[derive(Debug, Clone)]
@@ -57,6 +65,9 @@ impl ReceivedPackets {
             return Ok(());
         };
         if seq_newer(seq, latest) {
+            if seq_diff(seq, latest) >= MAX_JUMP {
+                return Err(Stale::TooFarAhead);
+            }
             return Ok(());
         }
         let behind = (-seq_diff(seq, latest)) as usize;
@@ -156,6 +167,14 @@ mod tests {
         r.record(12);
         assert_eq!(r.ack_state(), (14, r.ack_state().1 | 0b10));
         assert_eq!(r.ack_state().1 & 0b111, 0b111);
+    }
+
+    #[test]
+    fn a_jump_of_half_the_space_is_refused() {
+        let mut r = ReceivedPackets::default();
+        r.record(1);
+        assert_eq!(r.check(1 + MAX_JUMP as u16), Err(Stale::TooFarAhead));
+        assert_eq!(r.check(MAX_JUMP as u16), Ok(()));
     }
 
     #[test]

@@ -144,6 +144,11 @@ impl ReliableSender {
         self.unsent_bytes
     }
 
+    /// Messages held (unsent or unacknowledged).
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Messages sent and not yet acknowledged.
     pub fn in_flight(&self) -> usize {
         self.next_unsent.min(self.slots.len())
@@ -180,6 +185,11 @@ impl UnreliableSender {
     /// Whether anything is queued.
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
+    }
+
+    /// Messages queued.
+    pub fn len(&self) -> usize {
+        self.queue.len()
     }
 
     /// Payload bytes queued.

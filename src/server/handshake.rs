@@ -18,12 +18,14 @@ use crate::{Error, PeerId, RejectReason};
 impl Server {
     /// Sends `send_buf` to the unverified address `to` if the handshake reply
     /// budgets allow it.
-    pub(super) fn reply(&mut self, to: SocketAddr, now: Instant) {
+    /// Returns whether it went out.
+    pub(super) fn reply(&mut self, to: SocketAddr, now: Instant) -> bool {
         if !self.reply_limiter.allow(to.ip(), now) {
             self.stats.replies_rate_limited += 1;
-            return;
+            return false;
         }
         self.reply_verified(to);
+        true
     }
 
     /// Sends `send_buf` to `to`, whose cookie proved it receives at that address.
@@ -60,7 +62,10 @@ impl Server {
         } else {
             let cookie = self.cookies.issue(from, req.nonce, now);
             wire::emit_challenge(&mut self.send_buf, req.nonce, &cookie);
-            self.stats.challenges_sent += 1;
+            if self.reply(from, now) {
+                self.stats.challenges_sent += 1;
+            }
+            return;
         }
         self.reply(from, now);
     }

@@ -17,7 +17,7 @@ use bytes::Bytes;
 
 use super::congestion::Congestion;
 use super::receive::{Arrival, OrderedReceiver, ReliableReceiver, SequencedReceiver};
-use super::received::{ReceivedPackets, Stale};
+use super::received::{ReceivedPackets, Stale, MAX_JUMP};
 use super::rtt::RttEstimator;
 use super::send_buffer::{ReliableSender, UnreliableSender};
 use super::sent::{Fate, MsgRef, SentPackets};
@@ -35,9 +35,9 @@ const DISCONNECT_COPIES: u8 = 3;
 const IMMEDIATE_ACK_AFTER: u32 = 16;
 
 /// Unreliable messages wait while the peer has acknowledged nothing of the
-/// last this-many packets: running half the sequence space ahead would make
-/// new packets look old to it.
-const MAX_UNACKED_RUN: i32 = 16_384;
+/// last this-many packets: the peer refuses packets that jump `MAX_JUMP`
+/// ahead, and half of that leaves room for ack-only packets, which never wait.
+const MAX_UNACKED_RUN: i32 = MAX_JUMP / 2;
 
 /// A packet arriving this far behind the newest one may miss the ack
 /// bitfield of the next ack, so it gets an ack of its own.
@@ -45,6 +45,11 @@ const LATE_ACK_DISTANCE: i32 = 24;
 
 /// Most separate acks for late packets waiting to be sent.
 const MAX_LATE_ACKS: usize = 128;
+
+/// Bytes each held message is charged against `max_send_buffer_bytes` on top
+/// of its payload: its queue slot and buffer handle. Without it a queue of
+/// tiny or empty messages would outgrow the cap many times over.
+pub const MESSAGE_OVERHEAD: usize = 64;
 
 /// Largest retransmission backoff exponent.
 const MAX_BACKOFF: u32 = 10;
@@ -226,7 +231,7 @@ impl Connection {
             });
         }
         let queued = self.buffered_bytes();
-        if queued + payload.len() > self.max_send_buffer_bytes {
+        if queued + payload.len() + MESSAGE_OVERHEAD > self.max_send_buffer_bytes {
             return Err(Error::QueueFull {
                 queued_bytes: queued,
                 limit_bytes: self.max_send_buffer_bytes,
@@ -330,6 +335,10 @@ impl Connection {
                 return;
             }
             Err(Stale::TooOld) => false,
+            Err(Stale::TooFarAhead) => {
+                self.stats.invalid_packets += 1;
+                return;
+            }
         };
         if let Err(violation) = self.validate_frames(frames) {
             match violation {
@@ -556,12 +565,17 @@ impl Connection {
         self.events.pop_front()
     }
 
-    /// Payload bytes held for sending or awaiting acknowledgement.
+    /// Bytes charged against `max_send_buffer_bytes`: the payload of every
+    /// message held for sending or awaiting acknowledgement, plus
+    /// [`MESSAGE_OVERHEAD`] for each.
     pub fn buffered_bytes(&self) -> usize {
-        self.unreliable.bytes()
+        let payload = self.unreliable.bytes()
             + self.sequenced.bytes()
             + self.reliable.bytes()
-            + self.ordered.bytes()
+            + self.ordered.bytes();
+        let messages =
+            self.unreliable.len() + self.sequenced.len() + self.reliable.len() + self.ordered.len();
+        payload + messages * MESSAGE_OVERHEAD
     }
 
     /// Payload bytes not yet put on the wire.
