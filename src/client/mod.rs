@@ -87,6 +87,7 @@ impl Client {
     }
 
     fn with_backend(config: Config, backend: Backend) -> Self {
+        let mtu = config.mtu;
         Client {
             clock: backend.clock(),
             backend,
@@ -99,7 +100,8 @@ impl Client {
             events: Vec::new(),
             handlers: ClientHandlers::default(),
             registry: Registry::default(),
-            send_buf: Vec::with_capacity(MAX_MTU),
+            // Outgoing datagrams never exceed the mtu.
+            send_buf: Vec::with_capacity(mtu),
             recv_buf: vec![0; MAX_MTU],
             stray_datagrams: 0,
             meter: BandwidthMeter::default(),

@@ -98,6 +98,7 @@ impl Server {
     }
 
     fn with_backend(config: Config, backend: Backend) -> Self {
+        let mtu = config.mtu;
         let clock = backend.clock();
         Server {
             cookies: CookieJar::new(clock.now()),
@@ -118,7 +119,8 @@ impl Server {
             events: Vec::new(),
             handlers: ServerHandlers::default(),
             registry: Registry::default(),
-            send_buf: Vec::with_capacity(MAX_MTU),
+            // Outgoing datagrams never exceed the mtu.
+            send_buf: Vec::with_capacity(mtu),
             recv_buf: vec![0; MAX_MTU],
             stats: ServerStats::default(),
         }
