@@ -416,7 +416,11 @@ impl Client {
                 match hs.handle(&packet) {
                     Some(HandshakeOutcome::Accepted { token, window }) => {
                         self.handshake = None;
-                        self.conn = Some(Connection::new(&self.config, token, window, now));
+                        let mut conn = Connection::new(&self.config, token, window, now);
+                        conn.set_keepalive_phase(crate::proto::spread(u64::from(
+                            socket.local_addr().port(),
+                        )));
+                        self.conn = Some(conn);
                         self.state = ClientState::Connected;
                         self.events.push(ClientEvent::ConnectAccepted);
                     }

@@ -22,6 +22,12 @@ pub use rtt::RttEstimator;
 pub use seq::{seq_diff, seq_newer};
 pub use stats::ConnectionStats;
 
+/// A well-spread fraction in 0..1 for `n` (golden-ratio sequence), used to
+/// stagger keepalive timers deterministically.
+pub(crate) fn spread(n: u64) -> f64 {
+    (n as f64 * 0.618_033_988_749_895).fract()
+}
+
 /// Drains every datagram `conn` has to send into `socket`, addressed to `to`.
 /// A datagram the socket refuses is counted and dropped, as the network would.
 pub(crate) fn transmit(

@@ -156,7 +156,8 @@ impl Server {
                 };
                 let id = self.next_peer;
                 self.next_peer += 1;
-                let conn = Connection::new(&self.config, token, resp.window, now);
+                let mut conn = Connection::new(&self.config, token, resp.window, now);
+                conn.set_keepalive_phase(crate::proto::spread(id));
                 self.peers.insert(
                     id,
                     Peer {

@@ -198,6 +198,17 @@ impl Connection {
         }
     }
 
+    /// Staggers this connection's keepalive: the first ping comes `fraction`
+    /// (0..1) of the interval early, so connections made at the same moment (a
+    /// wave of players joining) do not all ping on the same server tick.
+    pub fn set_keepalive_phase(&mut self, fraction: f64) {
+        let early = self.ping_interval.mul_f64(fraction.clamp(0.0, 1.0));
+        self.last_eliciting_sent = self
+            .last_eliciting_sent
+            .checked_sub(early)
+            .unwrap_or(self.last_eliciting_sent);
+    }
+
     /// The connection token every data packet carries.
     pub fn token(&self) -> u32 {
         self.token
