@@ -158,6 +158,7 @@ impl Server {
                 self.next_peer += 1;
                 let mut conn = Connection::new(&self.config, token, resp.window, now);
                 conn.set_keepalive_phase(crate::proto::spread(id));
+                conn.set_passive_keepalive();
                 self.peers.insert(
                     id,
                     Peer {

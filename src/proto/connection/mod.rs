@@ -121,6 +121,7 @@ pub struct Connection {
     last_recv: Instant,
     last_eliciting_sent: Instant,
     ping_pending: bool,
+    passive_keepalive: bool,
     disconnect_to_send: Option<(DisconnectReason, u8)>,
     close_reason: Option<DisconnectReason>,
     events: VecDeque<ConnEvent>,
@@ -190,6 +191,7 @@ impl Connection {
             last_recv: now,
             last_eliciting_sent: now,
             ping_pending: false,
+            passive_keepalive: false,
             disconnect_to_send: None,
             close_reason: None,
             events: VecDeque::new(),
@@ -207,6 +209,23 @@ impl Connection {
             .last_eliciting_sent
             .checked_sub(early)
             .unwrap_or(self.last_eliciting_sent);
+    }
+
+    /// Makes this side's keepalive passive: it pings only after hearing
+    /// nothing for twice the ping interval. One side pinging keeps both alive
+    /// (the other's acks answer), so a server with many idle clients leaves
+    /// the pinging to them and handles half the packets.
+    pub fn set_passive_keepalive(&mut self) {
+        self.passive_keepalive = true;
+    }
+
+    fn next_ping_at(&self) -> Instant {
+        let after_send = self.last_eliciting_sent + self.ping_interval;
+        if self.passive_keepalive {
+            after_send.max(self.last_recv + self.ping_interval * 2)
+        } else {
+            after_send
+        }
     }
 
     /// The connection token every data packet carries.
@@ -512,7 +531,7 @@ impl Connection {
             return;
         }
         self.detect_losses(now);
-        if now >= self.last_eliciting_sent + self.ping_interval {
+        if now >= self.next_ping_at() {
             self.ping_pending = true;
         }
         self.finish_close_if_drained(now);
@@ -531,7 +550,7 @@ impl Connection {
             deadline = deadline.min(t);
         }
         if !self.ping_pending {
-            deadline = deadline.min(self.last_eliciting_sent + self.ping_interval);
+            deadline = deadline.min(self.next_ping_at());
         }
         if let State::Closing { linger_until, .. } = self.state {
             deadline = deadline.min(linger_until);
