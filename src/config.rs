@@ -9,6 +9,9 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::wire;
 
+/// Longest duration any setting may have.
+const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Configuration shared by `Client` and `Server`.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -94,6 +97,20 @@ impl Config {
             return Err(Error::InvalidConfig(
                 "timeout and ping_interval must be non-zero",
             ));
+        }
+        // Deadlines are `Instant + Duration`; bounding every duration keeps that
+        // arithmetic far from overflow.
+        let durations = [
+            self.timeout,
+            self.ping_interval,
+            self.handshake_resend_interval,
+            self.linger,
+            self.min_rto,
+            self.max_rto,
+            self.initial_rto,
+        ];
+        if durations.iter().any(|d| *d > MAX_DURATION) {
+            return Err(Error::InvalidConfig("durations must be at most 24 hours"));
         }
         if self.handshake_replies_per_source == 0 || self.handshake_replies_per_sec == 0 {
             return Err(Error::InvalidConfig(

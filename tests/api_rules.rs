@@ -498,6 +498,14 @@ fn an_invalid_config_is_refused_on_connect_and_listen() {
             min_rto: secs(2),
             ..d()
         },
+        Config {
+            timeout: Duration::MAX,
+            ..d()
+        },
+        Config {
+            linger: secs(25 * 3600),
+            ..d()
+        },
     ];
     for config in invalid {
         let err = config.validate().expect_err("invalid config accepted");
