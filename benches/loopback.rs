@@ -80,7 +80,7 @@ fn stream_lentil(n: u64) -> (f64, Vec<u64>, u64) {
     let mut seq = 0u64;
     while seq < n && start.elapsed() < Duration::from_secs(60) {
         match client.send(
-            &message(seq, Instant::now(), origin),
+            message(seq, Instant::now(), origin),
             Delivery::ReliableOrdered,
         ) {
             Ok(()) => seq += 1,
@@ -160,7 +160,7 @@ fn pingpong_lentil(n: u32) -> Vec<u64> {
     for i in 0..n {
         let sent = Instant::now();
         client
-            .send(&i.to_be_bytes(), Delivery::ReliableOrdered)
+            .send(i.to_be_bytes(), Delivery::ReliableOrdered)
             .expect("send");
         'wait: while Instant::now() < deadline {
             for e in client.update_events() {

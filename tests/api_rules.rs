@@ -18,7 +18,7 @@ const SEED: u64 = 0xA91;
 fn assert_cannot_send(client: &mut Client, when: &str) {
     for delivery in Delivery::ALL {
         assert_eq!(
-            client.send(&payload(1, 0, 8), delivery),
+            client.send(payload(1, 0, 8), delivery),
             Err(Error::NotConnected),
             "{when}: send {delivery:?}"
         );
@@ -78,7 +78,7 @@ fn connecting_twice_is_already_connected() {
     let g = got.clone();
     pair.server.on_message(move |_, _, m| g.push(m.to_vec()));
     pair.client
-        .send(&payload(2, 7, 40), Delivery::Reliable)
+        .send(payload(2, 7, 40), Delivery::Reliable)
         .unwrap();
     assert!(pair.pump_until(secs(1), |_, _| got.len() == 1));
     assert_eq!(check_payload(&got.items()[0]), (2, 7));
@@ -303,20 +303,20 @@ fn messages_larger_than_max_message_size_are_refused() {
         for (i, delivery) in Delivery::ALL.into_iter().enumerate() {
             let i = i as u32;
             assert_eq!(
-                pair.client.send(&payload(1, i, max + 1), delivery),
+                pair.client.send(payload(1, i, max + 1), delivery),
                 too_large
             );
             assert_eq!(
-                pair.server.send(peer, &payload(2, i, max + 1), delivery),
+                pair.server.send(peer, payload(2, i, max + 1), delivery),
                 too_large
             );
             assert_eq!(
-                pair.client.send(&vec![0; 65_536], delivery),
+                pair.client.send(vec![0; 65_536], delivery),
                 Err(Error::MessageTooLarge { size: 65_536, max })
             );
-            pair.client.send(&payload(1, i, max), delivery).unwrap();
+            pair.client.send(payload(1, i, max), delivery).unwrap();
             pair.server
-                .send(peer, &payload(2, i, max), delivery)
+                .send(peer, payload(2, i, max), delivery)
                 .unwrap();
             // One largest message per update, so each needs its own packet.
             pair.update();
@@ -358,7 +358,7 @@ fn a_full_send_queue_is_queue_full_until_acked() {
     fn fill(client: &mut Client, index: &mut u32) -> usize {
         let mut accepted = 0;
         loop {
-            match client.send(&payload(7, *index, LEN), Delivery::ReliableOrdered) {
+            match client.send(payload(7, *index, LEN), Delivery::ReliableOrdered) {
                 Ok(()) => {
                     *index += 1;
                     accepted += 1;
@@ -383,14 +383,14 @@ fn a_full_send_queue_is_queue_full_until_acked() {
     );
     // Unreliable messages count against the same bound.
     assert!(matches!(
-        pair.client.send(&[1; LEN], Delivery::Unreliable),
+        pair.client.send([1; LEN], Delivery::Unreliable),
         Err(Error::QueueFull { .. })
     ));
     // Sent but unacknowledged data still holds the queue.
     pair.client.update();
     assert!(matches!(
         pair.client
-            .send(&payload(7, index, LEN), Delivery::ReliableOrdered),
+            .send(payload(7, index, LEN), Delivery::ReliableOrdered),
         Err(Error::QueueFull { .. })
     ));
     // Once the server acknowledges, there is room again.
@@ -694,7 +694,7 @@ fn update_events_returns_events_instead_of_calling_handlers() {
         client_events.extend(client.update_events());
         if let (false, Some(ServerEvent::Connected { peer, .. })) = (sent, server_events.first()) {
             server
-                .send(*peer, &payload(3, 9, 30), Delivery::Reliable)
+                .send(*peer, payload(3, 9, 30), Delivery::Reliable)
                 .unwrap();
             sent = true;
         }
@@ -782,4 +782,35 @@ fn remove_handler_inside_a_handler_reports_whether_it_was_registered() {
         "(already removed, registered)"
     );
     assert_eq!(server_results.items(), vec![false]);
+}
+
+#[test]
+fn send_takes_any_byte_container() {
+    let net = Net::sim(SEED);
+    let mut pair = Pair::connected(&net, Config::default(), Config::default());
+    let got: Log<Vec<u8>> = Log::new();
+    let g = got.clone();
+    pair.server
+        .on_message(move |_, _, m| g.push(m.bytes().to_vec()));
+    let owned: Vec<u8> = vec![1, 2, 3];
+    pair.client.send(&owned, Delivery::ReliableOrdered).unwrap();
+    pair.client.send(owned, Delivery::ReliableOrdered).unwrap();
+    pair.client.send("text", Delivery::ReliableOrdered).unwrap();
+    pair.client
+        .send(String::from("owned text"), Delivery::ReliableOrdered)
+        .unwrap();
+    pair.client
+        .send([9u8; 2], Delivery::ReliableOrdered)
+        .unwrap();
+    assert!(pair.pump_until(secs(1), |_, _| got.len() == 5));
+    assert_eq!(
+        got.items(),
+        vec![
+            vec![1, 2, 3],
+            vec![1, 2, 3],
+            b"text".to_vec(),
+            b"owned text".to_vec(),
+            vec![9, 9]
+        ]
+    );
 }

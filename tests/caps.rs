@@ -310,7 +310,7 @@ fn reliable_window_caps_messages_in_flight_per_channel() {
 
     let run = |pair: &mut Pair, delivery: Delivery, cap: usize| {
         for i in 0..500u32 {
-            pair.client.send(&i.to_be_bytes(), delivery).expect("send");
+            pair.client.send(i.to_be_bytes(), delivery).expect("send");
         }
         let mut max = 0;
         for _ in 0..2000 {
@@ -352,7 +352,7 @@ fn reliable_window_of_the_peer_limits_the_sender() {
         .set_address_down(pair.server_addr(), true);
     for i in 0..1000u32 {
         pair.client
-            .send(&i.to_be_bytes(), Delivery::ReliableOrdered)
+            .send(i.to_be_bytes(), Delivery::ReliableOrdered)
             .expect("send");
     }
     let mut max = 0;
@@ -471,13 +471,13 @@ fn reorder_queue_fills_to_window_minus_one_and_no_further() {
 
     sim.set_link_conditioner(client_addr, server_addr, LinkConditioner::new().loss(1.0));
     pair.client
-        .send(&0u32.to_be_bytes(), Delivery::ReliableOrdered)
+        .send(0u32.to_be_bytes(), Delivery::ReliableOrdered)
         .expect("send");
     pair.client.update();
     sim.clear_link_conditioner(client_addr, server_addr);
     for i in 1..500u32 {
         pair.client
-            .send(&i.to_be_bytes(), Delivery::ReliableOrdered)
+            .send(i.to_be_bytes(), Delivery::ReliableOrdered)
             .expect("send");
     }
     let cap = usize::from(window) - 1;
@@ -543,7 +543,7 @@ fn reorder_queue_stays_bounded_under_heavy_reordering_and_loss() {
             if up_next < COUNT
                 && pair
                     .client
-                    .send(&msg(up_next), Delivery::ReliableOrdered)
+                    .send(msg(up_next), Delivery::ReliableOrdered)
                     .is_ok()
             {
                 up_next += 1;
@@ -551,7 +551,7 @@ fn reorder_queue_stays_bounded_under_heavy_reordering_and_loss() {
             if down_next < COUNT
                 && pair
                     .server
-                    .send(peer, &msg(down_next), Delivery::ReliableOrdered)
+                    .send(peer, msg(down_next), Delivery::ReliableOrdered)
                     .is_ok()
             {
                 down_next += 1;

@@ -278,10 +278,10 @@ fn not_accepting_new_connections(net: &Net) {
 
     // The existing connection still carries messages both ways.
     pair.client
-        .send(&payload(UP, 1, 40), Delivery::Reliable)
+        .send(payload(UP, 1, 40), Delivery::Reliable)
         .unwrap();
     pair.server
-        .send(existing, &payload(DOWN, 2, 40), Delivery::Reliable)
+        .send(existing, payload(DOWN, 2, 40), Delivery::Reliable)
         .unwrap();
     assert!(pair.pump_until(secs(2), |_, _| up.len() == 1 && down.len() == 1));
     assert_eq!(check_payload(&up.items()[0].2), (UP, 1));
@@ -423,7 +423,7 @@ fn client_vanishes(net: &Net) {
     pair.server.on_message(move |_, _, _| h.push(n.now()));
 
     pair.client
-        .send(&payload(UP, 0, 16), Delivery::Reliable)
+        .send(payload(UP, 0, 16), Delivery::Reliable)
         .unwrap();
     assert!(pair.pump_until(secs(2), |_, _| !heard.is_empty()));
     let last_heard = heard.items()[0];
@@ -464,7 +464,7 @@ fn server_vanishes(net: &Net) {
     pair.client.on_message(move |_, _| h.push(n.now()));
 
     pair.server
-        .send(peer, &payload(DOWN, 0, 16), Delivery::Reliable)
+        .send(peer, payload(DOWN, 0, 16), Delivery::Reliable)
         .unwrap();
     assert!(pair.pump_until(secs(2), |_, _| !heard.is_empty()));
     let last_heard = heard.items()[0];
@@ -521,10 +521,10 @@ fn unreliable_messages_both_ways(net: &Net) {
         for _ in 0..5 {
             if sent < N {
                 client
-                    .send_message(&payload(UP, sent, varied_len(sent, 600)))
+                    .send_message(payload(UP, sent, varied_len(sent, 600)))
                     .unwrap();
                 server
-                    .send_message(peer, &payload(DOWN, sent, varied_len(sent + 1, 600)))
+                    .send_message(peer, payload(DOWN, sent, varied_len(sent + 1, 600)))
                     .unwrap();
                 sent += 1;
             }
@@ -575,16 +575,16 @@ fn reliable_messages_amid_unreliable_chaff(net: &Net) {
             if sent < N {
                 let len = varied_len(sent, 300);
                 client
-                    .send(&payload(CHAFF, sent, 900), Delivery::Unreliable)
+                    .send(payload(CHAFF, sent, 900), Delivery::Unreliable)
                     .unwrap();
                 client
-                    .send(&payload(UP, sent, len), Delivery::Reliable)
+                    .send(payload(UP, sent, len), Delivery::Reliable)
                     .unwrap();
                 server
-                    .send(peer, &payload(DOWN, sent, len), Delivery::Reliable)
+                    .send(peer, payload(DOWN, sent, len), Delivery::Reliable)
                     .unwrap();
                 server
-                    .send(peer, &payload(CHAFF, sent, 900), Delivery::Unreliable)
+                    .send(peer, payload(CHAFF, sent, 900), Delivery::Unreliable)
                     .unwrap();
                 sent += 1;
             }
@@ -671,10 +671,10 @@ fn mixed_delivery_modes(net: &Net) {
                 let delivery = Delivery::ALL[mode];
                 let len = varied_len(next, 200);
                 client
-                    .send(&payload(0x10 + mode as u8, index, len), delivery)
+                    .send(payload(0x10 + mode as u8, index, len), delivery)
                     .unwrap();
                 server
-                    .send(peer, &payload(0x20 + mode as u8, index, len), delivery)
+                    .send(peer, payload(0x20 + mode as u8, index, len), delivery)
                     .unwrap();
                 next += 1;
             }
@@ -751,10 +751,10 @@ fn latency_scenario(net: &Net, range: std::ops::RangeInclusive<Duration>) {
     pair.pump_until(secs(1), |server, client| {
         if sent < 20 {
             client
-                .send(&payload(UP, sent, 50), Delivery::Reliable)
+                .send(payload(UP, sent, 50), Delivery::Reliable)
                 .unwrap();
             server
-                .send(peer, &payload(DOWN, sent, 50), Delivery::Reliable)
+                .send(peer, payload(DOWN, sent, 50), Delivery::Reliable)
                 .unwrap();
             sent += 1;
         }
@@ -795,7 +795,7 @@ fn handlers_send_disconnect_and_read_metrics(net: &Net) {
         let in_messages = server.metrics(peer).expect("peer metrics").in_messages;
         s.push((i, in_messages));
         server
-            .send(peer, &payload(DOWN, i, m.len()), m.delivery)
+            .send(peer, payload(DOWN, i, m.len()), m.delivery)
             .unwrap();
     });
     let server_second = Log::<u32>::new();
@@ -813,7 +813,7 @@ fn handlers_send_disconnect_and_read_metrics(net: &Net) {
     // triggers the next; after N echoes the client disconnects itself.
     pair.client.on_connect_accepted(|client| {
         client
-            .send(&payload(UP, 0, 24), Delivery::ReliableOrdered)
+            .send(payload(UP, 0, 24), Delivery::ReliableOrdered)
             .unwrap();
     });
     let client_seen: Log<(u32, u64)> = Log::new();
@@ -826,7 +826,7 @@ fn handlers_send_disconnect_and_read_metrics(net: &Net) {
             let next = i + 1;
             client
                 .send(
-                    &payload(UP, next, varied_len(next, 200)),
+                    payload(UP, next, varied_len(next, 200)),
                     Delivery::ReliableOrdered,
                 )
                 .unwrap();
@@ -910,7 +910,7 @@ fn remove_in_handler(net: &Net, batch: u32, remove_at: u32) -> Vec<u32> {
         for i in 0..batch {
             let index = round * batch + i;
             pair.server
-                .send(peer, &payload(DOWN, index, 20), Delivery::ReliableOrdered)
+                .send(peer, payload(DOWN, index, 20), Delivery::ReliableOrdered)
                 .unwrap();
         }
         let want = ((round + 1) * batch) as usize;
@@ -976,7 +976,7 @@ fn server_handler_removed_in_handler_stops_within_dispatch_sim() {
     let all = server_inbox(&mut pair.server);
     for i in 0..10 {
         pair.client
-            .send(&payload(UP, i, 20), Delivery::ReliableOrdered)
+            .send(payload(UP, i, 20), Delivery::ReliableOrdered)
             .unwrap();
     }
     assert!(pair.pump_until(secs(1), |_, _| all.len() == 10));
@@ -997,10 +997,10 @@ fn reconnect_after_disconnect_and_errors(net: &Net) {
     let exchange = |pair: &mut Pair, i: u32| {
         let peer = *pair.server.peers().last().expect("a peer");
         pair.client
-            .send(&payload(UP, i, 30), Delivery::Reliable)
+            .send(payload(UP, i, 30), Delivery::Reliable)
             .unwrap();
         pair.server
-            .send(peer, &payload(DOWN, i, 30), Delivery::Reliable)
+            .send(peer, payload(DOWN, i, 30), Delivery::Reliable)
             .unwrap();
         let (u, d) = (up.len(), down.len());
         assert!(pair.pump_until(secs(2), |_, _| up.len() == u + 1 && down.len() == d + 1));
@@ -1076,7 +1076,7 @@ fn reconnect_right_after_disconnect(net: &Net) {
     let up = server_inbox(&mut pair.server);
     for i in 0..N {
         pair.client
-            .send(&payload(UP, i, 50), Delivery::ReliableOrdered)
+            .send(payload(UP, i, 50), Delivery::ReliableOrdered)
             .unwrap();
     }
     pair.client.disconnect();
@@ -1147,7 +1147,7 @@ fn restarted_client_replaces_its_old_session_sim() {
     assert_eq!(pair.server.peer_addr(new), Some(old_addr));
 
     pair.client
-        .send(&payload(UP, 5, 30), Delivery::Reliable)
+        .send(payload(UP, 5, 30), Delivery::Reliable)
         .unwrap();
     assert!(pair.pump_until(secs(1), |_, _| up.len() == 1));
     assert_eq!(up.items()[0].0, new);
@@ -1314,10 +1314,10 @@ fn ipv6(net: &Net) {
 
     for i in 0..10 {
         pair.client
-            .send(&payload(UP, i, 100 + i as usize), Delivery::ReliableOrdered)
+            .send(payload(UP, i, 100 + i as usize), Delivery::ReliableOrdered)
             .unwrap();
         pair.server
-            .send(peer, &payload(DOWN, i, 100), Delivery::ReliableOrdered)
+            .send(peer, payload(DOWN, i, 100), Delivery::ReliableOrdered)
             .unwrap();
     }
     assert!(pair.pump_until(secs(2), |_, _| up.len() == 10 && down.len() == 10));

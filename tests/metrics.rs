@@ -150,7 +150,7 @@ fn stream_up(pair: &mut Pair, n: u32, delivery: Delivery, limit: Duration) -> Ve
         for _ in 0..4 {
             if sent < n {
                 client
-                    .send(&payload(5, sent, varied_len(sent, 200)), delivery)
+                    .send(payload(5, sent, varied_len(sent, 200)), delivery)
                     .unwrap();
                 sent += 1;
             }
@@ -221,7 +221,7 @@ fn pending_acks_and_buffered_bytes_drain_once_acked() {
 
     for i in 0..N {
         pair.client
-            .send(&payload(4, i as u32, LEN), Delivery::Reliable)
+            .send(payload(4, i as u32, LEN), Delivery::Reliable)
             .unwrap();
     }
     let queued = pair.client.metrics();
@@ -242,7 +242,7 @@ fn pending_acks_and_buffered_bytes_drain_once_acked() {
 
     // Server side too: queued bytes show before its update.
     pair.server
-        .send(peer, &payload(4, 0, LEN), Delivery::ReliableOrdered)
+        .send(peer, payload(4, 0, LEN), Delivery::ReliableOrdered)
         .unwrap();
     assert_eq!(pair.server.metrics(peer).unwrap().out_buffer_bytes, LEN);
 
@@ -276,7 +276,7 @@ fn reorder_queue_fills_under_reordering_and_empties() {
         for _ in 0..3 {
             if sent < N {
                 server
-                    .send(peer, &payload(6, sent, 30), Delivery::ReliableOrdered)
+                    .send(peer, payload(6, sent, 30), Delivery::ReliableOrdered)
                     .unwrap();
                 sent += 1;
             }
@@ -298,11 +298,9 @@ fn chatter(pair: &mut Pair, duration: Duration) {
     pair.pump_until(duration, |server, client| {
         if net.now() >= last + ms(10) {
             last = net.now();
-            client
-                .send(&payload(8, i, 120), Delivery::Reliable)
-                .unwrap();
+            client.send(payload(8, i, 120), Delivery::Reliable).unwrap();
             server
-                .send(peer, &payload(9, i, 120), Delivery::Reliable)
+                .send(peer, payload(9, i, 120), Delivery::Reliable)
                 .unwrap();
             i += 1;
         }
@@ -399,7 +397,7 @@ fn metrics_handle_is_readable_from_another_thread() {
         for i in 0..PER_ROUND {
             let index = (round * PER_ROUND + i) as u32;
             pair.server
-                .send(peer, &payload(3, index, 64), Delivery::ReliableOrdered)
+                .send(peer, payload(3, index, 64), Delivery::ReliableOrdered)
                 .unwrap();
         }
         let want = ((round + 1) * PER_ROUND) as usize;
@@ -420,7 +418,7 @@ fn server_metrics_handle_publishes_every_peer() {
     let got = inbox_server(&mut pair);
     for i in 0..7 {
         pair.client
-            .send(&payload(1, i, 20), Delivery::Reliable)
+            .send(payload(1, i, 20), Delivery::Reliable)
             .unwrap();
     }
     assert!(pair.pump_until(secs(1), |_, _| got.len() == 7));
@@ -507,7 +505,7 @@ fn an_unreliable_stream_on_a_perfect_link_reports_no_loss() {
     // Five packets' worth per tick, for a second.
     pair.pump_until(secs(1), |_, client| {
         for _ in 0..5 {
-            client.send_message(&payload(4, i, 1000)).unwrap();
+            client.send_message(payload(4, i, 1000)).unwrap();
             i += 1;
         }
         false

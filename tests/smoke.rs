@@ -20,7 +20,7 @@ fn sim_smoke() {
         if client.is_connected() && i < 100 {
             for p in server.peers() {
                 server
-                    .send(p, &i.to_be_bytes(), Delivery::ReliableOrdered)
+                    .send(p, i.to_be_bytes(), Delivery::ReliableOrdered)
                     .unwrap();
             }
         }

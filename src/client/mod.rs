@@ -191,8 +191,8 @@ impl Client {
 
     /// Sends `message` with the given delivery mode. It is queued and goes out
     /// on the next `update()` (or at once, if the connection can).
-    pub fn send(&mut self, message: &[u8], delivery: Delivery) -> Result<(), Error> {
-        self.send_bytes(Bytes::copy_from_slice(message), delivery)
+    pub fn send(&mut self, message: impl AsRef<[u8]>, delivery: Delivery) -> Result<(), Error> {
+        self.send_bytes(Bytes::copy_from_slice(message.as_ref()), delivery)
     }
 
     /// Like [`send`](Self::send), taking ownership of the bytes without copying.
@@ -213,17 +213,17 @@ impl Client {
     }
 
     /// legume's `send_message`: unreliable.
-    pub fn send_message(&mut self, message: &[u8]) -> Result<(), Error> {
+    pub fn send_message(&mut self, message: impl AsRef<[u8]>) -> Result<(), Error> {
         self.send(message, Delivery::Unreliable)
     }
 
     /// legume's `send_reliable_message`: reliable, any order.
-    pub fn send_reliable_message(&mut self, message: &[u8]) -> Result<(), Error> {
+    pub fn send_reliable_message(&mut self, message: impl AsRef<[u8]>) -> Result<(), Error> {
         self.send(message, Delivery::Reliable)
     }
 
     /// legume's in-order message: reliable and ordered.
-    pub fn send_ordered_message(&mut self, message: &[u8]) -> Result<(), Error> {
+    pub fn send_ordered_message(&mut self, message: impl AsRef<[u8]>) -> Result<(), Error> {
         self.send(message, Delivery::ReliableOrdered)
     }
 

@@ -177,8 +177,13 @@ impl Server {
     }
 
     /// Sends `message` to `peer`.
-    pub fn send(&mut self, peer: PeerId, message: &[u8], delivery: Delivery) -> Result<(), Error> {
-        self.send_bytes(peer, Bytes::copy_from_slice(message), delivery)
+    pub fn send(
+        &mut self,
+        peer: PeerId,
+        message: impl AsRef<[u8]>,
+        delivery: Delivery,
+    ) -> Result<(), Error> {
+        self.send_bytes(peer, Bytes::copy_from_slice(message.as_ref()), delivery)
     }
 
     /// Like [`send`](Self::send), taking ownership of the bytes without copying.
@@ -206,24 +211,32 @@ impl Server {
     }
 
     /// legume's `send_message` to one peer: unreliable.
-    pub fn send_message(&mut self, peer: PeerId, message: &[u8]) -> Result<(), Error> {
+    pub fn send_message(&mut self, peer: PeerId, message: impl AsRef<[u8]>) -> Result<(), Error> {
         self.send(peer, message, Delivery::Unreliable)
     }
 
     /// legume's `send_reliable_message` to one peer.
-    pub fn send_reliable_message(&mut self, peer: PeerId, message: &[u8]) -> Result<(), Error> {
+    pub fn send_reliable_message(
+        &mut self,
+        peer: PeerId,
+        message: impl AsRef<[u8]>,
+    ) -> Result<(), Error> {
         self.send(peer, message, Delivery::Reliable)
     }
 
     /// Reliable, ordered message to one peer.
-    pub fn send_ordered_message(&mut self, peer: PeerId, message: &[u8]) -> Result<(), Error> {
+    pub fn send_ordered_message(
+        &mut self,
+        peer: PeerId,
+        message: impl AsRef<[u8]>,
+    ) -> Result<(), Error> {
         self.send(peer, message, Delivery::ReliableOrdered)
     }
 
     /// Sends `message` to every connected peer; returns how many took it
     /// (a peer whose queue is full is skipped). The bytes are shared, not copied per peer.
-    pub fn broadcast(&mut self, message: &[u8], delivery: Delivery) -> usize {
-        let bytes = Bytes::copy_from_slice(message);
+    pub fn broadcast(&mut self, message: impl AsRef<[u8]>, delivery: Delivery) -> usize {
+        let bytes = Bytes::copy_from_slice(message.as_ref());
         let mut reached = 0;
         for (id, p) in self.peers.iter_mut().filter(|(_, p)| p.conn.is_open()) {
             if p.conn.send(bytes.clone(), delivery).is_ok() {
