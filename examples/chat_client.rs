@@ -16,6 +16,8 @@
 //! read on its own thread and handed over through a channel, so the network
 //! loop never blocks on the keyboard.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -44,37 +46,15 @@ fn parse_args() -> Result<Options, String> {
         name: String::new(),
         seconds: None,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
-            None => (arg.clone(), None),
-        };
-        if flag == "--help" || flag == "-h" {
-            return Err(String::new());
-        }
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
+    common::parse_flags(|flag, value| {
+        match flag {
             "--addr" => o.addr = value()?,
             "--name" => o.name = value()?,
-            "--seconds" => {
-                let value = value()?;
-                let s: f64 = value
-                    .parse()
-                    .map_err(|_| format!("bad value {value:?} for --seconds"))?;
-                if !(s.is_finite() && s >= 0.0) {
-                    return Err(format!("bad value {value:?} for --seconds"));
-                }
-                o.seconds = Some(s);
-            }
-            _ => return Err(format!("unknown argument {arg:?}")),
+            "--seconds" => o.seconds = Some(common::parse_seconds(&value()?)?),
+            _ => return Err(common::unknown(flag)),
         }
-    }
+        Ok(())
+    })?;
     Ok(o)
 }
 
@@ -85,16 +65,9 @@ enum Input {
 }
 
 fn main() -> ExitCode {
-    let o = match parse_args() {
+    let o = match common::args_or_exit("chat_client", USAGE, parse_args()) {
         Ok(o) => o,
-        Err(e) if e.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("chat_client: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     match run(&o) {
         Ok(code) => code,

@@ -14,6 +14,8 @@
 //! is required, and must not be taken), `on_connect` / `on_disconnect` /
 //! `on_error` announce joins and leaves, `on_message` relays lines.
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -41,36 +43,14 @@ fn parse_args() -> Result<Options, String> {
         addr: "127.0.0.1:9000".into(),
         seconds: None,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
-            None => (arg.clone(), None),
-        };
-        if flag == "--help" || flag == "-h" {
-            return Err(String::new());
-        }
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
+    common::parse_flags(|flag, value| {
+        match flag {
             "--addr" => o.addr = value()?,
-            "--seconds" => {
-                let value = value()?;
-                let s: f64 = value
-                    .parse()
-                    .map_err(|_| format!("bad value {value:?} for --seconds"))?;
-                if !(s.is_finite() && s >= 0.0) {
-                    return Err(format!("bad value {value:?} for --seconds"));
-                }
-                o.seconds = Some(s);
-            }
-            _ => return Err(format!("unknown argument {arg:?}")),
+            "--seconds" => o.seconds = Some(common::parse_seconds(&value()?)?),
+            _ => return Err(common::unknown(flag)),
         }
-    }
+        Ok(())
+    })?;
     Ok(o)
 }
 
@@ -99,16 +79,9 @@ fn announce(server: &mut Server, line: &str) {
 }
 
 fn main() -> ExitCode {
-    let o = match parse_args() {
+    let o = match common::args_or_exit("chat_server", USAGE, parse_args()) {
         Ok(o) => o,
-        Err(e) if e.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("chat_server: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     match run(&o) {
         Ok(()) => ExitCode::SUCCESS,

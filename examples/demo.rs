@@ -26,6 +26,8 @@
 //! client failed to connect, an ordered event arrived out of order, or a
 //! reliable message went missing.
 
+mod common;
+
 use std::collections::{BinaryHeap, HashMap};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
@@ -133,27 +135,10 @@ fn parse_args() -> Result<Options, String> {
         dup: 0.0,
         seed: 1,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
-            None => (arg.clone(), None),
-        };
-        if flag == "--sim" {
-            o.sim = true;
-            continue;
-        }
-        if flag == "--help" || flag == "-h" {
-            return Err(String::new());
-        }
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
+    common::parse_flags(|flag, value| {
         let bad = |v: &str| format!("bad value {v:?} for {flag}");
-        match flag.as_str() {
+        match flag {
+            "--sim" => o.sim = true,
             "--clients" => {
                 let v = value()?;
                 o.clients = v.parse().map_err(|_| bad(&v))?;
@@ -161,13 +146,7 @@ fn parse_args() -> Result<Options, String> {
                     return Err("--clients must be 1..=1000".into());
                 }
             }
-            "--seconds" => {
-                let v = value()?;
-                o.seconds = v.parse().map_err(|_| bad(&v))?;
-                if !(o.seconds.is_finite() && o.seconds >= 0.0) {
-                    return Err(bad(&v));
-                }
-            }
+            "--seconds" => o.seconds = common::parse_seconds(&value()?)?,
             "--loss" | "--dup" => {
                 let v = value()?;
                 let p: f64 = v.parse().map_err(|_| bad(&v))?;
@@ -197,9 +176,10 @@ fn parse_args() -> Result<Options, String> {
                 let v = value()?;
                 o.seed = v.parse().map_err(|_| bad(&v))?;
             }
-            _ => return Err(format!("unknown argument {arg:?}")),
+            _ => return Err(common::unknown(flag)),
         }
-    }
+        Ok(())
+    })?;
     Ok(o)
 }
 
@@ -629,16 +609,9 @@ fn print_table(title: &str, handles: &[MetricsHandle], server: &Server) {
 // The run
 
 fn main() -> ExitCode {
-    let o = match parse_args() {
+    let o = match common::args_or_exit("demo", USAGE, parse_args()) {
         Ok(o) => o,
-        Err(e) if e.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("demo: {e}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     match run(&o) {
         Ok(true) => ExitCode::SUCCESS,
