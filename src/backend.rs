@@ -1,6 +1,7 @@
 //! Which transport an endpoint binds its socket on, and which clock it reads.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
 use crate::transport::sim::SimNetwork;
@@ -39,6 +40,21 @@ impl Backend {
             (Backend::Sim(_), SocketAddr::V4(_)) => SocketAddr::from(([127, 0, 0, 1], 0)),
             (Backend::Sim(_), SocketAddr::V6(_)) => SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 1], 0)),
         }
+    }
+}
+
+/// Blocks on `socket` until a datagram may have arrived, `deadline`, or `max`
+/// from `now`, whichever is first. A failed wait only means the next update
+/// comes sooner, so its error is dropped.
+pub(crate) fn wait(
+    socket: Option<&mut (dyn Socket + '_)>,
+    now: Instant,
+    deadline: Option<Instant>,
+    max: Duration,
+) {
+    let until = deadline.map_or(max, |d| d.saturating_duration_since(now).min(max));
+    if let Some(socket) = socket {
+        let _ = socket.wait(until);
     }
 }
 

@@ -299,14 +299,8 @@ impl Client {
     /// Blocks until a datagram may have arrived, the next deadline, or `max`,
     /// whichever is first. Returns at once on a simulated network.
     pub fn wait(&mut self, max: Duration) {
-        let now = self.clock.now();
-        let until = self
-            .next_deadline()
-            .map_or(max, |d| d.saturating_duration_since(now).min(max));
-        if let Some(socket) = self.socket.as_mut() {
-            // A failed wait only means the next update comes sooner.
-            let _ = socket.wait(until);
-        }
+        let deadline = self.next_deadline();
+        crate::backend::wait(self.socket.as_deref_mut(), self.clock.now(), deadline, max);
     }
 
     /// Registers a handler for "the server accepted the connection".
@@ -380,8 +374,9 @@ impl Client {
         if let Some(conn) = self.conn.as_ref() {
             let s = conn.stats();
             self.meter.observe(now, s.in_bytes, s.out_bytes);
-            self.last_metrics = self.snapshot(conn);
             if conn.is_finished() {
+                // Keep the final figures readable after the connection is gone.
+                self.last_metrics = self.snapshot(conn);
                 self.conn = None;
                 if self.handshake.is_none() {
                     self.socket = None;
@@ -389,7 +384,7 @@ impl Client {
             }
         }
         if let Some(handle) = &self.metrics_handle {
-            handle.publish(|| self.last_metrics.clone());
+            handle.publish(|| self.metrics());
         }
     }
 

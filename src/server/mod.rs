@@ -332,13 +332,8 @@ impl Server {
 
     /// Blocks until a datagram may have arrived, the next deadline, or `max`.
     pub fn wait(&mut self, max: Duration) {
-        let now = self.clock.now();
-        let until = self
-            .next_deadline()
-            .map_or(max, |d| d.saturating_duration_since(now).min(max));
-        if let Some(socket) = self.socket.as_mut() {
-            let _ = socket.wait(until);
-        }
+        let deadline = self.next_deadline();
+        crate::backend::wait(self.socket.as_deref_mut(), self.clock.now(), deadline, max);
     }
 
     /// Registers the handler that decides connect requests: `Ok(())` accepts,
@@ -406,18 +401,19 @@ impl Server {
         self.receive(now);
         let mut due = std::mem::take(&mut self.due);
         self.schedule.take_touched(&mut due);
-        while let Some((at, id)) = self.schedule.pop_due(now) {
-            if let Some(p) = self.peers.get_mut(&id) {
-                if Schedule::is_live(&p.slot, at) {
-                    // Mark it taken so a stale twin entry cannot add it again.
-                    p.slot = Slot::default();
-                    due.push(id);
-                }
-            }
-        }
         for &id in &due {
             if let Some(p) = self.peers.get_mut(&id) {
                 Schedule::serviced(&mut p.slot);
+            }
+        }
+        // A serviced peer's slot no longer names any timer, so its stale
+        // entries, and a second entry for the same peer, are skipped here.
+        while let Some((at, id)) = self.schedule.pop_due(now) {
+            if let Some(p) = self.peers.get_mut(&id) {
+                if Schedule::is_live(&p.slot, at) {
+                    Schedule::serviced(&mut p.slot);
+                    due.push(id);
+                }
             }
         }
         for id in due.drain(..) {
