@@ -8,21 +8,21 @@ echoing the last challenge, 3 data packet with the learned token), and the
 clock then advances `adv * 4` ms. Byte layouts follow src/wire/packet.rs and
 src/wire/frame.rs. Run from fuzz/: python3 gen_server_datagrams_seeds.py
 """
-import os
 import struct
 
-MAGIC = b"LNTL"
-VERSION = 1
+# The packet and frame builders are gen_seeds.py's.
+from gen_seeds import (
+    PING,
+    challenge_response as raw_challenge_response,
+    connect_request as raw_connect_request,
+    data as raw_data,
+    disconnect,
+    msg,
+    write,
+)
+
+
 RAW, CONNECT, RESPONSE, DATA = 0, 1, 2, 3
-
-
-def varint(n):
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def record(src, kind, adv, body):
@@ -40,34 +40,6 @@ def response_body(window=8192, payload=b""):
 
 def data_body(seq, ack, ack_bits, frames=b""):
     return struct.pack(">HHI", seq, ack, ack_bits) + frames
-
-
-# Raw datagrams.
-def raw_connect_request(nonce, version=VERSION, window=8192, payload=b"", pad=128):
-    b = b"\x01" + MAGIC + struct.pack(">HQH", version, nonce, window) + varint(len(payload)) + payload
-    return b + b"\0" * max(0, pad - len(b))
-
-
-def raw_challenge_response(nonce, expires, mac, window=8192, payload=b""):
-    return (b"\x03" + MAGIC + struct.pack(">HQH", VERSION, nonce, window)
-            + struct.pack(">QQ", expires, mac) + varint(len(payload)) + payload)
-
-
-def raw_data(token, seq, ack, ack_bits, frames=b""):
-    return b"\x06" + struct.pack(">IHHI", token, seq, ack, ack_bits) + frames
-
-
-def msg(kind, payload, msg_id=0):
-    """kind: 1 unreliable, 2 sequenced, 3 reliable, 4 ordered."""
-    head = bytes([kind]) + (b"" if kind == 1 else struct.pack(">H", msg_id))
-    return head + varint(len(payload)) + payload
-
-
-PING = b"\x10"
-
-
-def disconnect(code, text=b""):
-    return bytes([0x11, code]) + varint(len(text)) + text
 
 
 def handshake(src, nonce, adv=1, payload=b""):
@@ -101,8 +73,4 @@ seeds = {
                                + record(15, RESPONSE, 1, response_body())),
 }
 
-d = os.path.join("corpus", "server_datagrams")
-os.makedirs(d, exist_ok=True)
-for name, blob in seeds.items():
-    with open(os.path.join(d, name), "wb") as f:
-        f.write(blob)
+write("server_datagrams", seeds)
