@@ -15,11 +15,13 @@
 //! `connection_survives_outage_with_high_packet_rate` (16-bit ids and packet
 //! numbers read as old after more than 32,768 were lost in an outage).
 
+mod common;
 mod impairment_support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::run_seeds;
 use impairment_support::{make_payload, Size, Tally};
 use lentil::transport::sim::SimStats;
 use lentil::{
@@ -360,29 +362,6 @@ fn assert_exactly_once(r: &Report, ordered: bool) {
         assert_eq!(r.tally.out_of_order, 0, "out of order: {}", ctx());
     }
     assert!(r.connected_at_end, "not connected at the end: {}", ctx());
-}
-
-/// Runs `f(seed)` for every seed on a few threads, returning reports in seed order.
-fn run_seeds(seeds: std::ops::Range<u64>, f: impl Fn(u64) -> Report + Sync) -> Vec<Report> {
-    let seeds: Vec<u64> = seeds.collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 8);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&seed) = seeds.get(i) else { break };
-                let r = f(seed);
-                results.lock().expect("results lock").push(r);
-            });
-        }
-    });
-    let mut reports = results.into_inner().expect("results lock");
-    reports.sort_by_key(|r| r.seed);
-    reports
 }
 
 /// Prints a summary line for a scenario: completion time and resends over all seeds.

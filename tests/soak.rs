@@ -25,9 +25,12 @@
 //!   `LENTIL_SOAK_SEEDS=<n>` and `LENTIL_SOAK_SECS=<s>` override its seed
 //!   count and traffic duration; `LENTIL_SOAK_VERBOSE=1` prints one line per seed.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use common::run_seeds;
 use lentil::transport::sim::SimStats;
 use lentil::{
     Client, ClientEvent, ClientState, Config, Delivery, Error, LinkConditioner, Message, PeerId,
@@ -765,29 +768,6 @@ fn finish(mut w: World, wall: Instant) -> Report {
 
 // ---------------------------------------------------------------------------
 // Driving many seeds.
-
-/// Runs every seed on up to `available_parallelism` threads; reports in seed order.
-fn run_seeds(seeds: impl Iterator<Item = u64>, f: impl Fn(u64) -> Report + Sync) -> Vec<Report> {
-    let seeds: Vec<u64> = seeds.collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 8);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&seed) = seeds.get(i) else { break };
-                let r = f(seed);
-                results.lock().expect("results").push(r);
-            });
-        }
-    });
-    let mut reports = results.into_inner().expect("results");
-    reports.sort_by_key(|r| r.seed);
-    reports
-}
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())

@@ -404,3 +404,30 @@ pub fn check_payload(bytes: &[u8]) -> (u8, u32) {
     }
     (tag, index)
 }
+
+/// Runs `f(seed)` for every seed on up to 8 threads (each seed is its own
+/// deterministic world); returns the results in seed order.
+pub fn run_seeds<R: Send>(
+    seeds: impl IntoIterator<Item = u64>,
+    f: impl Fn(u64) -> R + Sync,
+) -> Vec<R> {
+    let seeds: Vec<u64> = seeds.into_iter().collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = Mutex::new(Vec::with_capacity(seeds.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&seed) = seeds.get(i) else { break };
+                let r = f(seed);
+                results.lock().expect("results lock").push((seed, r));
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("results lock");
+    results.sort_by_key(|(seed, _)| *seed);
+    results.into_iter().map(|(_, r)| r).collect()
+}
