@@ -123,12 +123,6 @@ impl ReliableSender {
         self.resend.push_back(id);
     }
 
-    /// Whether messages are waiting to go out (new within `window`, or resends).
-    pub fn has_sendable(&self, window: usize) -> bool {
-        !self.resend.is_empty()
-            || (self.next_unsent < self.slots.len() && self.next_unsent < window)
-    }
-
     /// Whether every message has been acknowledged.
     pub fn is_drained(&self) -> bool {
         self.slots.is_empty()
@@ -180,11 +174,6 @@ impl UnreliableSender {
         let (id, payload) = self.queue.pop_front()?;
         self.bytes -= payload.len();
         Some((id, payload))
-    }
-
-    /// Whether anything is queued.
-    pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
     }
 
     /// Messages queued.
@@ -265,6 +254,6 @@ mod tests {
         assert!(u.next(|n| n < 10).is_some());
         assert!(u.next(|n| n < 10).is_none());
         assert_eq!(u.next(|_| true).map(|m| m.0), Some(1));
-        assert!(u.is_empty());
+        assert_eq!(u.len(), 0);
     }
 }

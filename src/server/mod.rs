@@ -464,6 +464,8 @@ impl Server {
                     }
                 }
                 Ok(Packet::ConnectRequest(req)) => {
+                    // Nothing of the payload is used before the cookie returns;
+                    // dropping it ends the borrow of the receive buffer.
                     let req = ConnectRequest {
                         payload: &[],
                         ..req
@@ -471,6 +473,11 @@ impl Server {
                     self.on_connect_request_packet(from, req, known.is_some(), now);
                 }
                 Ok(Packet::ChallengeResponse(resp)) => {
+                    // Check the cookie before anything is copied or allocated.
+                    if !self.cookies.verify(from, resp.nonce, &resp.cookie, now) {
+                        self.stats.bad_cookies += 1;
+                        continue;
+                    }
                     let payload = Bytes::copy_from_slice(resp.payload);
                     let resp = ChallengeResponse {
                         payload: &[],

@@ -564,22 +564,6 @@ impl Connection {
         self.received_since_sent >= IMMEDIATE_ACK_AFTER && self.state != State::Closed
     }
 
-    /// Whether [`poll_transmit`](Self::poll_transmit) would produce a datagram now.
-    pub fn wants_transmit(&self) -> bool {
-        if self.state == State::Closed {
-            return self.disconnect_to_send.is_some();
-        }
-        let may_elicit = self.sent.eliciting_in_flight() < self.congestion.window();
-        let peer_listening = self.sent.ahead_of_acked(self.next_seq) < MAX_UNACKED_RUN;
-        self.ack_pending
-            || !self.late_acks.is_empty()
-            || (may_elicit
-                && (self.ping_pending
-                    || self.reliable.has_sendable(self.send_window)
-                    || self.ordered.has_sendable(self.send_window)))
-            || (peer_listening && (!self.unreliable.is_empty() || !self.sequenced.is_empty()))
-    }
-
     /// The congestion window, in ack-eliciting packets.
     pub fn congestion_window(&self) -> usize {
         self.congestion.window()
