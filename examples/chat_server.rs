@@ -70,7 +70,7 @@ fn lock(room: &Mutex<Room>) -> MutexGuard<'_, Room> {
 
 /// Sends `line` to everyone, reliably and in order, cut to what fits in a message.
 fn announce(server: &mut Server, line: &str) {
-    let max = server.config().max_message_size();
+    let max = server.config().max_packet_payload();
     let mut end = line.len().min(max);
     while !line.is_char_boundary(end) {
         end -= 1;

@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::proto::HELD_PIECE_OVERHEAD;
 use crate::wire;
+use crate::Delivery;
 
 /// Longest duration any setting may have.
 const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
@@ -57,6 +59,30 @@ pub struct Config {
     /// Opaque bytes the client sends with its connect request (a login token,
     /// say); the server's `on_connect_request` handler sees them. Default empty.
     pub connect_payload: Vec<u8>,
+    /// The channels of every connection, by id: `channels[i]` is the delivery
+    /// mode of channel `i`. Each channel has its own ordering and id space, so
+    /// a loss on one ordered channel never delays another. Both sides must use
+    /// the same list; a message on a channel the receiver does not have, or
+    /// with another mode, ends the connection. Default: one channel per mode,
+    /// in [`Delivery::ALL`] order (0 unreliable, 1 sequenced, 2 reliable, 3
+    /// ordered), which `send(.., delivery)` uses. At most 64.
+    pub channels: Vec<Delivery>,
+    /// Largest message a reliable channel carries, in bytes; a larger one is
+    /// split into fragments that fill a packet each and joined on arrival.
+    /// Unreliable messages must fit one packet (see
+    /// [`max_packet_payload`](Self::max_packet_payload)). Default 1 MiB.
+    pub max_message_size: usize,
+    /// Most bytes a connection holds for messages that cannot be delivered
+    /// yet: fragments of unfinished messages and ordered messages waiting for
+    /// a gap, each charged its payload plus 64 bytes. Split evenly among the
+    /// reliable channels; a sender keeps what it makes its peer hold under
+    /// the same share, so only a misbehaving peer reaches it, and what it
+    /// sends past it is dropped and counted. Each share must hold one message
+    /// of `max_message_size`. Both sides should use the same value. Default 8 MiB.
+    pub max_held_bytes: usize,
+    /// An unordered message whose fragments stop arriving for this long is
+    /// dropped. Default 10 s.
+    pub reassembly_timeout: Duration,
 }
 
 impl Default for Config {
@@ -76,6 +102,10 @@ impl Default for Config {
             max_rto: Duration::from_secs(1),
             initial_rto: Duration::from_millis(200),
             connect_payload: Vec::new(),
+            channels: Delivery::ALL.to_vec(),
+            max_message_size: 1024 * 1024,
+            max_held_bytes: 8 * 1024 * 1024,
+            reassembly_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -108,6 +138,7 @@ impl Config {
             self.min_rto,
             self.max_rto,
             self.initial_rto,
+            self.reassembly_timeout,
         ];
         if durations.iter().any(|d| *d > MAX_DURATION) {
             return Err(Error::InvalidConfig("durations must be at most 24 hours"));
@@ -121,6 +152,25 @@ impl Config {
             return Err(Error::InvalidConfig(
                 "min_rto must be non-zero and at most max_rto",
             ));
+        }
+        if self.channels.is_empty() || self.channels.len() > wire::MAX_CHANNELS {
+            return Err(Error::InvalidConfig("channels must list 1 to 64 channels"));
+        }
+        let pieces = self
+            .max_message_size
+            .div_ceil(wire::fragment_payload(self.mtu).max(1));
+        if self.max_message_size < self.max_packet_payload() || pieces > usize::from(u16::MAX) {
+            return Err(Error::InvalidConfig(
+                "max_message_size must be at least one packet's payload and split into at most 65535 fragments",
+            ));
+        }
+        if self.held_bytes_per_channel() < self.held_cost_of_largest_message() {
+            return Err(Error::InvalidConfig(
+                "max_held_bytes must give each reliable channel room for one max_message_size message",
+            ));
+        }
+        if self.reassembly_timeout.is_zero() {
+            return Err(Error::InvalidConfig("reassembly_timeout must be non-zero"));
         }
         if self.connect_payload.len() > wire::MAX_CONNECT_PAYLOAD {
             return Err(Error::ConnectPayloadTooLarge {
@@ -136,8 +186,29 @@ impl Config {
         self.ping_interval.min(self.timeout / 3)
     }
 
-    /// The largest message payload that fits in one packet.
-    pub fn max_message_size(&self) -> usize {
-        wire::max_message_size(self.mtu)
+    /// The largest message that fits in one packet: the limit for unreliable
+    /// messages; a larger reliable one is fragmented.
+    pub fn max_packet_payload(&self) -> usize {
+        wire::max_packet_payload(self.mtu)
+    }
+
+    /// The first channel with this delivery mode: where `send(.., delivery)` goes.
+    pub fn channel_for(&self, delivery: Delivery) -> Option<u8> {
+        self.channels
+            .iter()
+            .position(|d| *d == delivery)
+            .map(|i| i as u8)
+    }
+
+    /// The share of `max_held_bytes` each reliable channel gets.
+    pub(crate) fn held_bytes_per_channel(&self) -> usize {
+        let reliable = self.channels.iter().filter(|d| d.is_reliable()).count();
+        self.max_held_bytes / reliable.max(1)
+    }
+
+    fn held_cost_of_largest_message(&self) -> usize {
+        let piece = wire::fragment_payload(self.mtu).max(1);
+        let pieces = self.max_message_size.div_ceil(piece);
+        self.max_message_size + pieces * HELD_PIECE_OVERHEAD
     }
 }

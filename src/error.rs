@@ -26,14 +26,21 @@ pub enum Error {
     /// An address could not be parsed or resolved.
     #[error("bad address {0:?}")]
     BadAddress(String),
-    /// The message does not fit in one packet.
-    #[error("message of {size} bytes is larger than the maximum of {max} bytes for this mtu")]
+    /// The message is larger than its channel carries: one packet's payload
+    /// for unreliable modes, `Config::max_message_size` for reliable ones.
+    #[error("message of {size} bytes is larger than the maximum of {max} bytes for its channel")]
     MessageTooLarge {
         /// Size of the rejected message.
         size: usize,
-        /// Largest message that fits in one packet.
+        /// Largest message the channel carries.
         max: usize,
     },
+    /// No channel with this id is configured (`Config::channels`).
+    #[error("no channel {0} is configured")]
+    UnknownChannel(u8),
+    /// No channel with this delivery mode is configured (`Config::channels`).
+    #[error("no channel is configured for {0:?}")]
+    NoChannelFor(crate::Delivery),
     /// The connect payload is larger than the protocol allows.
     #[error("connect payload of {size} bytes is larger than the maximum of {max} bytes")]
     ConnectPayloadTooLarge {

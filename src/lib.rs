@@ -28,6 +28,7 @@ pub use error::{DisconnectReason, Error, RejectReason};
 pub use handlers::HandlerId;
 pub use message::Message;
 pub use metrics::{Metrics, MetricsHandle};
+pub use metrics::{MetricsSnapshot, PeerMetrics, Prometheus, ServerMetricsSnapshot};
 pub use server::{ConnectRequestInfo, Server, ServerEvent, ServerMetricsHandle, ServerStats};
 pub use transport::sim::{BurstLoss, LinkConditioner, SimNetwork};
 

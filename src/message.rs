@@ -5,13 +5,16 @@ use serde::de::DeserializeOwned;
 
 use crate::{Delivery, Error};
 
-/// One delivered message: its bytes and the mode it was sent with.
+/// One delivered message: its bytes, the channel it came on and that channel's mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
-    /// The message bytes, shared with the packet they arrived in.
+    /// The message bytes, shared with the packet they arrived in (or, for a
+    /// message joined from fragments, its own buffer).
     pub payload: Bytes,
     /// How it was sent.
     pub delivery: Delivery,
+    /// The channel it came on: an index into `Config::channels`.
+    pub channel: u8,
 }
 
 impl Message {

@@ -277,17 +277,18 @@ fn bad_addresses_are_bad_address() {
 }
 
 #[test]
-fn messages_larger_than_max_message_size_are_refused() {
+fn messages_larger_than_their_channel_carries_are_refused() {
     for mtu in [576, 1400] {
         let net = Net::sim(SEED);
         let config = Config {
             mtu,
+            max_message_size: 4096,
             ..Config::default()
         };
-        let max = config.max_message_size();
+        let max = config.max_packet_payload();
         assert!(max > 0 && max < mtu);
         // The link drops any datagram longer than the mtu, so a message
-        // that fits in max_message_size must really fit in one packet.
+        // that fits in max_packet_payload must really fit in one packet.
         net.set_conditioner(LinkConditioner::new().mtu(mtu));
         let mut pair = Pair::connected(&net, config.clone(), config.clone());
         let peer = pair.peer();
@@ -302,18 +303,29 @@ fn messages_larger_than_max_message_size_are_refused() {
         let too_large = Err(Error::MessageTooLarge { size: max + 1, max });
         for (i, delivery) in Delivery::ALL.into_iter().enumerate() {
             let i = i as u32;
-            assert_eq!(
-                pair.client.send(payload(1, i, max + 1), delivery),
-                too_large
-            );
-            assert_eq!(
-                pair.server.send(peer, payload(2, i, max + 1), delivery),
-                too_large
-            );
-            assert_eq!(
-                pair.client.send(vec![0; 65_536], delivery),
-                Err(Error::MessageTooLarge { size: 65_536, max })
-            );
+            if delivery.is_reliable() {
+                // Reliable channels fragment up to max_message_size.
+                assert_eq!(
+                    pair.client.send(vec![0; 4097], delivery),
+                    Err(Error::MessageTooLarge {
+                        size: 4097,
+                        max: 4096
+                    })
+                );
+            } else {
+                assert_eq!(
+                    pair.client.send(payload(1, i, max + 1), delivery),
+                    too_large
+                );
+                assert_eq!(
+                    pair.server.send(peer, payload(2, i, max + 1), delivery),
+                    too_large
+                );
+                assert_eq!(
+                    pair.client.send(vec![0; 65_536], delivery),
+                    Err(Error::MessageTooLarge { size: 65_536, max })
+                );
+            }
             pair.client.send(payload(1, i, max), delivery).unwrap();
             pair.server
                 .send(peer, payload(2, i, max), delivery)
@@ -559,6 +571,8 @@ fn every_error() -> Vec<(Error, Vec<&'static str>)> {
             limit_bytes: 5000,
         },
         Error::UnknownPeer(77),
+        Error::UnknownChannel(9),
+        Error::NoChannelFor(Delivery::UnreliableSequenced),
         Error::InvalidConfig("mtu must be between 576 and 65507"),
         Error::TimedOut(secs(10)),
         Error::ConnectTimedOut {
@@ -584,6 +598,8 @@ fn every_error() -> Vec<(Error, Vec<&'static str>)> {
                 Error::ConnectPayloadTooLarge { .. } => vec!["connect payload", "600", "512"],
                 Error::QueueFull { .. } => vec!["queue full", "4096", "5000"],
                 Error::UnknownPeer(_) => vec!["unknown peer", "77"],
+                Error::UnknownChannel(_) => vec!["no channel", "9"],
+                Error::NoChannelFor(_) => vec!["no channel", "UnreliableSequenced"],
                 Error::InvalidConfig(_) => vec!["invalid config", "mtu"],
                 Error::TimedOut(_) => vec!["timed out", "10 s"],
                 Error::ConnectTimedOut { .. } => vec!["127.0.0.1:9000", "timed out", "2.5 s"],
@@ -649,7 +665,7 @@ fn every_error_displays_a_sentence_naming_its_cause() {
             max: 1371
         }
         .to_string(),
-        "message of 2000 bytes is larger than the maximum of 1371 bytes for this mtu"
+        "message of 2000 bytes is larger than the maximum of 1371 bytes for its channel"
     );
     assert_eq!(
         Error::ConnectTimedOut {

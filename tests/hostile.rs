@@ -400,8 +400,19 @@ impl RawPeer {
     }
 }
 
+/// Appends a message frame on the default channel of `delivery`.
+fn emit_msg(out: &mut Vec<u8>, delivery: Delivery, id: u16, body: &[u8]) {
+    let header = wire::MessageHeader {
+        delivery,
+        channel: Config::default().channel_for(delivery).unwrap_or(0),
+        id,
+        fragment: None,
+    };
+    wire::emit_message(out, &header, body);
+}
+
 fn message_frame(delivery: Delivery, id: u16, body: &[u8]) -> impl FnOnce(&mut Vec<u8>) + '_ {
-    move |out| wire::emit_message(out, delivery, id, body)
+    move |out| emit_msg(out, delivery, id, body)
 }
 
 /// Message events the server raised for `peer`, in order, as bytes.
@@ -864,7 +875,7 @@ fn forged_and_replayed_data_packets_are_dropped_counted_and_change_nothing() {
 
     // Two genuine packets, recorded as an eavesdropper would.
     let captured_1 = p.next(|out| {
-        wire::emit_message(out, Delivery::ReliableOrdered, 0, b"genuine");
+        emit_msg(out, Delivery::ReliableOrdered, 0, b"genuine");
         wire::emit_ping(out);
     });
     let captured_2 = p.next(wire::emit_ping);
@@ -881,7 +892,7 @@ fn forged_and_replayed_data_packets_are_dropped_counted_and_change_nothing() {
     let next_seq = p.seq;
     let forged = |token: u32| {
         data_packet(token, next_seq, 1, u32::MAX, |out| {
-            wire::emit_message(out, Delivery::ReliableOrdered, 1, b"forged");
+            emit_msg(out, Delivery::ReliableOrdered, 1, b"forged");
         })
     };
     // Wrong token from the right address; right token from the wrong address.
@@ -1041,8 +1052,8 @@ fn lying_peer_cannot_hurt_the_server_or_honest_clients() {
     // with the valid frame before them; the connection stays open.
     let before = h.server.metrics(liar.peer).unwrap().invalid_packets;
     let mut truncated = liar.next(|out| {
-        wire::emit_message(out, Delivery::ReliableOrdered, 0, b"valid first");
-        wire::emit_message(out, Delivery::Reliable, 0, &[7u8; 200]);
+        emit_msg(out, Delivery::ReliableOrdered, 0, b"valid first");
+        emit_msg(out, Delivery::Reliable, 0, &[7u8; 200]);
     });
     truncated.truncate(truncated.len() - 150);
     liar.send(&mut h, &truncated);
@@ -1284,7 +1295,7 @@ fn held_out_of_order_messages_do_not_pin_whole_datagrams() {
     // padded with 60 000 ping frames (one byte each, all valid).
     for id in 1..=200u16 {
         let d = p.next(|out| {
-            wire::emit_message(out, Delivery::ReliableOrdered, id, b"x");
+            emit_msg(out, Delivery::ReliableOrdered, id, b"x");
             out.resize(out.len() + 60_000, 0x10);
         });
         p.send(&mut h, &d);

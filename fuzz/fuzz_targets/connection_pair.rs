@@ -289,7 +289,9 @@ impl World {
 fn drain_events(to: &mut Side, from: &mut Side) {
     while let Some(event) = to.conn.poll_event() {
         match event {
-            ConnEvent::Message { delivery, payload } => {
+            ConnEvent::Message {
+                delivery, payload, ..
+            } => {
                 check_message(&mut from.flow, from.tag, delivery, &payload)
             }
             ConnEvent::Closed(cause) => {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use lentil::wire::{
-    emit_challenge, emit_disconnect, emit_message, emit_ping, message_frame_len, Frame, FrameIter,
+    emit_challenge, emit_disconnect, emit_message, emit_ping, message_frame_len, Frame, FrameIter, MessageHeader,
     Packet, DATA_HEADER_LEN,
 };
 use libfuzzer_sys::fuzz_target;
@@ -60,11 +60,22 @@ fuzz_target!(|data: &[u8]| {
                 match frame {
                     Frame::Message {
                         delivery,
+                        channel,
                         id,
+                        fragment,
                         payload,
                     } => {
-                        emit_message(&mut frame_out, delivery, id, payload);
-                        assert_eq!(frame_out.len(), message_frame_len(delivery, payload.len()));
+                        let header = MessageHeader {
+                            delivery,
+                            channel,
+                            id,
+                            fragment,
+                        };
+                        emit_message(&mut frame_out, &header, payload);
+                        assert_eq!(
+                            frame_out.len(),
+                            message_frame_len(delivery, fragment.is_some(), payload.len())
+                        );
                     }
                     Frame::Ping => emit_ping(&mut frame_out),
                     Frame::Disconnect { code, text } => emit_disconnect(&mut frame_out, code, text),

@@ -206,6 +206,24 @@ impl Client {
             .send(message, delivery)
     }
 
+    /// Sends `message` on `channel`, an index into `Config::channels`, with
+    /// that channel's delivery mode. A reliable message larger than one packet
+    /// is split into fragments and joined on arrival.
+    pub fn send_on(&mut self, channel: u8, message: impl AsRef<[u8]>) -> Result<(), Error> {
+        self.send_bytes_on(channel, Bytes::copy_from_slice(message.as_ref()))
+    }
+
+    /// Like [`send_on`](Self::send_on), taking ownership of the bytes without copying.
+    pub fn send_bytes_on(&mut self, channel: u8, message: Bytes) -> Result<(), Error> {
+        if self.state != ClientState::Connected {
+            return Err(Error::NotConnected);
+        }
+        self.conn
+            .as_mut()
+            .ok_or(Error::NotConnected)?
+            .send_on(channel, message)
+    }
+
     /// Encodes `value` with bincode and sends it; decode with [`Message::decode`].
     pub fn send_typed<T: Serialize>(&mut self, value: &T, delivery: Delivery) -> Result<(), Error> {
         let bytes = crate::typed::encode(value)?;
@@ -483,9 +501,16 @@ impl Client {
         };
         while let Some(event) = conn.poll_event() {
             match event {
-                ConnEvent::Message { delivery, payload } => {
-                    self.events
-                        .push(ClientEvent::Message(Message { payload, delivery }));
+                ConnEvent::Message {
+                    delivery,
+                    channel,
+                    payload,
+                } => {
+                    self.events.push(ClientEvent::Message(Message {
+                        payload,
+                        delivery,
+                        channel,
+                    }));
                 }
                 ConnEvent::Closed(CloseCause::PeerClosed(reason)) => {
                     self.state = ClientState::Disconnected;

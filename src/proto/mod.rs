@@ -3,12 +3,14 @@
 //! Sans-IO: time is an argument, datagrams go in and out as bytes, and nothing
 //! here reads a clock, touches a socket or spawns a thread. Each file owns one
 //! concern: sequence arithmetic, RTT, received-packet history, sent-packet
-//! record, send buffers, receive windows, the handshake, and the connection
-//! that ties them together.
+//! record, send buffers, receive windows, channels, fragment reassembly, the
+//! handshake, and the connection that ties them together.
 
+mod channel;
 mod congestion;
 mod connection;
 pub mod handshake;
+mod reassembly;
 mod receive;
 mod received;
 mod rtt;
@@ -18,6 +20,7 @@ mod seq;
 mod stats;
 
 pub use connection::{CloseCause, ConnEvent, Connection, MESSAGE_OVERHEAD};
+pub use reassembly::HELD_PIECE_OVERHEAD;
 pub use rtt::RttEstimator;
 pub use seq::{seq_diff, seq_newer};
 pub use stats::ConnectionStats;

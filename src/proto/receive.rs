@@ -14,7 +14,18 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use super::reassembly::HELD_PIECE_OVERHEAD;
 use super::seq::{seq_diff, seq_newer};
+use crate::wire::Fragment;
+
+/// A message (or fragment) the ordered receiver holds or hands over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    /// Its bytes.
+    pub payload: Bytes,
+    /// Its place in a fragmented message.
+    pub fragment: Option<Fragment>,
+}
 
 /// Verdict on an arriving message id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,8 +150,9 @@ pub struct OrderedReceiver {
     next: u16,
     window: u16,
     /// `held[i]` is the message with id `next + 1 + i`, if it arrived.
-    held: VecDeque<Option<Bytes>>,
+    held: VecDeque<Option<Piece>>,
     held_count: usize,
+    held_bytes: usize,
 }
 
 impl OrderedReceiver {
@@ -151,6 +163,7 @@ impl OrderedReceiver {
             window,
             held: VecDeque::new(),
             held_count: 0,
+            held_bytes: 0,
         }
     }
 
@@ -174,9 +187,14 @@ impl OrderedReceiver {
         Arrival::New
     }
 
+    /// Whether a new message with this id would be held rather than delivered.
+    pub fn would_hold(&self, id: u16) -> bool {
+        seq_diff(id, self.next) > 0
+    }
+
     /// Takes a message that [`check`](Self::check) found new and hands every
     /// message now in order to `deliver`.
-    pub fn insert(&mut self, id: u16, payload: Bytes, mut deliver: impl FnMut(Bytes)) {
+    pub fn insert(&mut self, id: u16, piece: Piece, mut deliver: impl FnMut(Piece)) {
         let offset = seq_diff(id, self.next);
         if offset > 0 {
             let slot = offset as usize - 1;
@@ -185,16 +203,21 @@ impl OrderedReceiver {
             }
             // A held message gets its own copy: a slice would keep its whole
             // datagram alive for as long as the gap stays open.
-            self.held[slot] = Some(Bytes::copy_from_slice(&payload));
+            self.held_bytes += piece.payload.len() + HELD_PIECE_OVERHEAD;
+            self.held[slot] = Some(Piece {
+                payload: Bytes::copy_from_slice(&piece.payload),
+                fragment: piece.fragment,
+            });
             self.held_count += 1;
             return;
         }
-        deliver(payload);
+        deliver(piece);
         self.next = self.next.wrapping_add(1);
         while let Some(front) = self.held.pop_front() {
             match front {
                 Some(p) => {
                     self.held_count -= 1;
+                    self.held_bytes -= p.payload.len() + HELD_PIECE_OVERHEAD;
                     deliver(p);
                     self.next = self.next.wrapping_add(1);
                 }
@@ -206,6 +229,11 @@ impl OrderedReceiver {
     /// Messages waiting for a gap to fill.
     pub fn len(&self) -> usize {
         self.held_count
+    }
+
+    /// Bytes charged for the messages held, as [`HELD_PIECE_OVERHEAD`] counts them.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes
     }
 }
 
@@ -254,16 +282,22 @@ mod tests {
     fn ordered_holds_until_gap_fills() {
         let mut r = OrderedReceiver::new(16);
         let mut out = Vec::new();
+        let piece = |id: u16| Piece {
+            payload: Bytes::from(vec![id as u8]),
+            fragment: None,
+        };
         for id in [0u16, 2, 3] {
             assert_eq!(r.check(id), Arrival::New);
-            r.insert(id, Bytes::from(vec![id as u8]), |b| out.push(b[0]));
+            r.insert(id, piece(id), |p| out.push(p.payload[0]));
         }
         assert_eq!(out, vec![0]);
         assert_eq!(r.len(), 2);
+        assert_eq!(r.held_bytes(), 2 * (1 + HELD_PIECE_OVERHEAD));
         assert_eq!(r.check(2), Arrival::Duplicate);
-        r.insert(1, Bytes::from(vec![1]), |b| out.push(b[0]));
+        r.insert(1, piece(1), |p| out.push(p.payload[0]));
         assert_eq!(out, vec![0, 1, 2, 3]);
         assert_eq!(r.len(), 0);
+        assert_eq!(r.held_bytes(), 0);
         assert_eq!(r.check(0), Arrival::Duplicate);
         assert_eq!(r.check(20), Arrival::OutOfWindow);
     }

@@ -5,18 +5,67 @@
 //! `id - base_id`: the front is the oldest unacknowledged message, so acking
 //! and window checks are O(1). Messages declared lost wait in a resend queue
 //! and go out before anything new.
+//!
+//! A message too large for one packet is queued as fragments, one slot and
+//! one id each. The sender also bounds what the peer may have to hold for
+//! this channel while messages are incomplete (fragments waiting for their
+//! siblings, ordered messages waiting for a gap): see [`HeldBudget`].
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use super::reassembly::HELD_PIECE_OVERHEAD;
 use super::seq::seq_diff;
+use crate::wire::Fragment;
 
 #[derive(Debug)]
 struct Slot {
     payload: Bytes,
+    fragment: Option<Fragment>,
     acked: bool,
     queued_for_resend: bool,
+}
+
+/// One message (or fragment) to put in a packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Message id on the channel.
+    pub id: u16,
+    /// The bytes.
+    pub payload: Bytes,
+    /// Where it sits in its message, if fragmented.
+    pub fragment: Option<Fragment>,
+    /// Whether it was sent before.
+    pub resend: bool,
+}
+
+/// The limit on the bytes the peer may have to hold for one reliable channel.
+///
+/// The receiver holds a piece only while its message is incomplete: a
+/// fragment whose siblings are missing, or (on an ordered channel) any message
+/// waiting for an earlier one. Such a piece was sent and is either still in
+/// the sent span (slots not yet slid out) or, for fragments, already slid out
+/// while a later fragment of the same message is not; the sender's `straddle`
+/// counts those. Slots slide out in id order and a message's fragments have
+/// consecutive ids, so `straddle` resets when a message's last fragment
+/// slides out. Charging each piece as the receiver does keeps the bound exact
+/// enough that an honest sender never trips the receiver's cap.
+#[derive(Debug, Clone, Copy)]
+pub struct HeldBudget {
+    /// Most bytes the peer may have to hold for this channel.
+    pub limit: usize,
+    /// Whether every message counts (ordered channel) or only fragments.
+    pub ordered: bool,
+}
+
+impl Default for HeldBudget {
+    fn default() -> Self {
+        HeldBudget {
+            limit: usize::MAX,
+            ordered: false,
+        }
+    }
 }
 
 /// Sender side of one reliable channel.
@@ -29,30 +78,70 @@ pub struct ReliableSender {
     resend: VecDeque<u16>,
     bytes: usize,
     unsent_bytes: usize,
+    budget: HeldBudget,
+    /// Charged bytes of counted slots sent and not slid out.
+    span_held: usize,
+    /// Charged bytes of fragments slid out whose message has not.
+    straddle: usize,
+}
+
+fn charge(len: usize) -> usize {
+    len + HELD_PIECE_OVERHEAD
 }
 
 impl ReliableSender {
+    /// A sender that keeps the peer's held bytes under `budget`.
+    pub fn with_budget(budget: HeldBudget) -> Self {
+        ReliableSender {
+            budget,
+            ..ReliableSender::default()
+        }
+    }
+
+    fn counts(&self, slot: &Slot) -> bool {
+        self.budget.ordered || slot.fragment.is_some()
+    }
+
     /// Queues a message; returns its id.
     pub fn push(&mut self, payload: Bytes) -> u16 {
+        self.push_slot(payload, None)
+    }
+
+    /// Queues a message split into pieces of at most `piece` bytes (at least
+    /// two pieces; the caller checked it needs them). Returns the first id.
+    pub fn push_fragmented(&mut self, payload: Bytes, piece: usize) -> u16 {
+        let piece = piece.max(1);
+        let count = payload
+            .len()
+            .div_ceil(piece)
+            .clamp(2, usize::from(u16::MAX)) as u16;
+        let piece = payload.len().div_ceil(usize::from(count));
+        let first = self.base_id.wrapping_add(self.slots.len() as u16);
+        for index in 0..count {
+            let start = (usize::from(index) * piece).min(payload.len());
+            let end = (start + piece).min(payload.len());
+            self.push_slot(payload.slice(start..end), Some(Fragment { index, count }));
+        }
+        first
+    }
+
+    fn push_slot(&mut self, payload: Bytes, fragment: Option<Fragment>) -> u16 {
         let id = self.base_id.wrapping_add(self.slots.len() as u16);
         self.bytes += payload.len();
         self.unsent_bytes += payload.len();
         self.slots.push_back(Slot {
             payload,
+            fragment,
             acked: false,
             queued_for_resend: false,
         });
         id
     }
 
-    /// The next message to put in a packet, if `fits(len)` says it fits:
-    /// a lost message first, else a new one whose index is inside `window`.
-    /// Returns the id, the payload, and whether it is a resend.
-    pub fn next(
-        &mut self,
-        window: usize,
-        fits: impl Fn(usize) -> bool,
-    ) -> Option<(u16, Bytes, bool)> {
+    /// The next message to put in a packet, if `fits(len, fragmented)` says it
+    /// fits: a lost message first, else a new one whose index is inside
+    /// `window` and whose sending keeps the peer's held bytes in budget.
+    pub fn next(&mut self, window: usize, fits: impl Fn(usize, bool) -> bool) -> Option<Outgoing> {
         while let Some(&id) = self.resend.front() {
             let Some(slot) = self.slot_mut(id) else {
                 self.resend.pop_front();
@@ -63,26 +152,51 @@ impl ReliableSender {
                 self.resend.pop_front();
                 continue;
             }
-            if !fits(slot.payload.len()) {
+            if !fits(slot.payload.len(), slot.fragment.is_some()) {
                 return None;
             }
             slot.queued_for_resend = false;
-            let payload = slot.payload.clone();
+            let out = Outgoing {
+                id,
+                payload: slot.payload.clone(),
+                fragment: slot.fragment,
+                resend: true,
+            };
             self.resend.pop_front();
-            return Some((id, payload, true));
+            return Some(out);
         }
         if self.next_unsent >= self.slots.len() || self.next_unsent >= window {
             return None;
         }
         let slot = &self.slots[self.next_unsent];
-        if !fits(slot.payload.len()) {
+        if !fits(slot.payload.len(), slot.fragment.is_some()) {
             return None;
         }
-        let id = self.base_id.wrapping_add(self.next_unsent as u16);
-        let payload = slot.payload.clone();
-        self.unsent_bytes -= payload.len();
+        if self.counts(slot) {
+            let held = self.span_held + self.straddle;
+            let cost = charge(slot.payload.len());
+            // Something held always drains as acks slide the span, so waiting
+            // here cannot deadlock; with nothing held, go regardless.
+            if held > 0 && held + cost > self.budget.limit {
+                return None;
+            }
+            self.span_held += cost;
+        }
+        let out = Outgoing {
+            id: self.base_id.wrapping_add(self.next_unsent as u16),
+            payload: slot.payload.clone(),
+            fragment: slot.fragment,
+            resend: false,
+        };
+        self.unsent_bytes -= out.payload.len();
         self.next_unsent += 1;
-        Some((id, payload, false))
+        Some(out)
+    }
+
+    /// Bytes the peer may be holding for this channel (an upper bound).
+    #[cfg(test)]
+    fn held_bytes_bound(&self) -> usize {
+        self.span_held + self.straddle
     }
 
     fn slot_mut(&mut self, id: u16) -> Option<&mut Slot> {
@@ -105,7 +219,18 @@ impl ReliableSender {
         let len = slot.payload.len();
         self.bytes -= len;
         while self.slots.front().is_some_and(|s| s.acked) {
-            self.slots.pop_front();
+            let Some(slot) = self.slots.pop_front() else {
+                break;
+            };
+            if self.counts(&slot) {
+                let cost = charge(slot.payload.len());
+                self.span_held = self.span_held.saturating_sub(cost);
+                match slot.fragment {
+                    Some(f) if f.index + 1 < f.count => self.straddle += cost,
+                    Some(_) => self.straddle = 0,
+                    None => {}
+                }
+            }
             self.base_id = self.base_id.wrapping_add(1);
             self.next_unsent = self.next_unsent.saturating_sub(1);
         }
@@ -201,16 +326,16 @@ mod tests {
         for i in 0..5 {
             s.push(b(i));
         }
-        assert_eq!(s.next(2, |_| true).map(|m| m.0), Some(0));
-        assert_eq!(s.next(2, |_| true).map(|m| m.0), Some(1));
-        assert!(s.next(2, |_| true).is_none());
+        assert_eq!(s.next(2, |_, _| true).map(|m| m.id), Some(0));
+        assert_eq!(s.next(2, |_, _| true).map(|m| m.id), Some(1));
+        assert!(s.next(2, |_, _| true).is_none());
         s.on_acked(1);
         assert!(
-            s.next(2, |_| true).is_none(),
+            s.next(2, |_, _| true).is_none(),
             "0 still unacked holds the window"
         );
         s.on_acked(0);
-        assert_eq!(s.next(2, |_| true).map(|m| m.0), Some(2));
+        assert_eq!(s.next(2, |_, _| true).map(|m| m.id), Some(2));
         assert_eq!(s.bytes(), 12);
     }
 
@@ -219,15 +344,21 @@ mod tests {
         let mut s = ReliableSender::default();
         s.push(b(1));
         s.push(b(2));
-        s.next(10, |_| true);
+        s.next(10, |_, _| true);
         s.on_lost(0);
         s.on_lost(0);
-        assert_eq!(s.next(10, |_| true).map(|m| (m.0, m.2)), Some((0, true)));
-        assert_eq!(s.next(10, |_| true).map(|m| (m.0, m.2)), Some((1, false)));
-        assert!(s.next(10, |_| true).is_none());
+        assert_eq!(
+            s.next(10, |_, _| true).map(|m| (m.id, m.resend)),
+            Some((0, true))
+        );
+        assert_eq!(
+            s.next(10, |_, _| true).map(|m| (m.id, m.resend)),
+            Some((1, false))
+        );
+        assert!(s.next(10, |_, _| true).is_none());
         s.on_lost(1);
         s.on_acked(1);
-        assert!(s.next(10, |_| true).is_none(), "acked before resend");
+        assert!(s.next(10, |_, _| true).is_none(), "acked before resend");
         s.on_acked(0);
         assert!(s.is_drained());
         assert_eq!(s.bytes(), 0);
@@ -239,11 +370,86 @@ mod tests {
         for round in 0..70_000u32 {
             let id = s.push(b(0));
             assert_eq!(id, round as u16);
-            let (sent, _, _) = s.next(8, |_| true).unwrap();
+            let sent = s.next(8, |_, _| true).unwrap().id;
             assert_eq!(sent, id);
             s.on_acked(id);
         }
         assert!(s.is_drained());
+    }
+
+    #[test]
+    fn a_large_message_goes_as_consecutive_fragments_of_even_size() {
+        let mut s = ReliableSender::default();
+        s.push(b(9));
+        let first = s.push_fragmented(Bytes::from(vec![1u8; 2500]), 1000);
+        assert_eq!(first, 1);
+        assert_eq!(s.len(), 4);
+        let sent: Vec<Outgoing> = std::iter::from_fn(|| s.next(100, |_, _| true)).collect();
+        let shape: Vec<_> = sent
+            .iter()
+            .map(|o| {
+                (
+                    o.id,
+                    o.payload.len(),
+                    o.fragment.map(|f| (f.index, f.count)),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                (0, 4, None),
+                (1, 834, Some((0, 3))),
+                (2, 834, Some((1, 3))),
+                (3, 832, Some((2, 3)))
+            ]
+        );
+    }
+
+    #[test]
+    fn the_held_budget_holds_back_new_pieces_until_messages_complete() {
+        let cost = |len| len + HELD_PIECE_OVERHEAD;
+        let budget = HeldBudget {
+            limit: 3 * cost(1000),
+            ordered: false,
+        };
+        let mut s = ReliableSender::with_budget(budget);
+        s.push_fragmented(Bytes::from(vec![0u8; 2000]), 1000);
+        s.push_fragmented(Bytes::from(vec![0u8; 2000]), 1000);
+        s.push(b(1)); // unfragmented on an unordered channel: never held
+        let ids: Vec<u16> = std::iter::from_fn(|| s.next(100, |_, _| true))
+            .map(|o| o.id)
+            .collect();
+        assert_eq!(
+            ids,
+            vec![0, 1, 2],
+            "a fourth held piece would pass the budget"
+        );
+        assert_eq!(s.held_bytes_bound(), 3 * cost(1000));
+        // The first message's pieces slide out: its siblings are complete.
+        s.on_acked(0);
+        assert_eq!(
+            s.held_bytes_bound(),
+            3 * cost(1000),
+            "piece 0 is held until piece 1 lands"
+        );
+        s.on_acked(1);
+        assert_eq!(s.held_bytes_bound(), cost(1000));
+        let rest: Vec<u16> = std::iter::from_fn(|| s.next(100, |_, _| true))
+            .map(|o| o.id)
+            .collect();
+        assert_eq!(rest, vec![3, 4]);
+        // An ordered channel counts every message.
+        let mut o = ReliableSender::with_budget(HeldBudget {
+            limit: 2 * cost(4),
+            ordered: true,
+        });
+        for i in 0..3 {
+            o.push(b(i));
+        }
+        assert_eq!(std::iter::from_fn(|| o.next(100, |_, _| true)).count(), 2);
+        o.on_acked(0);
+        assert!(o.next(100, |_, _| true).is_some());
     }
 
     #[test]

@@ -13,7 +13,6 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::seq::{seq_diff, seq_newer};
-use crate::Delivery;
 
 /// Most unresolved packets remembered; older ones are declared lost so memory stays bounded.
 pub const MAX_TRACKED: usize = 16_384;
@@ -21,8 +20,8 @@ pub const MAX_TRACKED: usize = 16_384;
 /// A reliable message carried by a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MsgRef {
-    /// `Reliable` or `ReliableOrdered`.
-    pub delivery: Delivery,
+    /// The reliable channel it was sent on.
+    pub channel: u8,
     /// Message id on that channel.
     pub id: u16,
 }
@@ -42,6 +41,7 @@ struct SentPacket {
     sent_at: Instant,
     ack_eliciting: bool,
     resolved: bool,
+    bytes: u32,
     messages: Vec<MsgRef>,
 }
 
@@ -54,6 +54,8 @@ pub struct AckOutcome {
     pub acked: u32,
     /// Ack-eliciting packets newly acked (what the congestion window counts).
     pub acked_eliciting: u32,
+    /// Datagram bytes of the packets newly acked (what the rate control counts as delivered).
+    pub acked_bytes: u64,
 }
 
 /// Packets declared lost by one round of loss detection.
@@ -88,12 +90,13 @@ impl SentPackets {
         self.spare.pop().unwrap_or_default()
     }
 
-    /// Records a sent packet. `messages` came from [`take_list`](Self::take_list).
+    /// Records a sent packet of `bytes` bytes. `messages` came from [`take_list`](Self::take_list).
     pub fn on_sent(
         &mut self,
         seq: u16,
         now: Instant,
         ack_eliciting: bool,
+        bytes: usize,
         messages: Vec<MsgRef>,
         mut on_msg: impl FnMut(MsgRef, Fate),
     ) -> u32 {
@@ -122,6 +125,7 @@ impl SentPackets {
             sent_at: now,
             ack_eliciting,
             resolved: false,
+            bytes: bytes.min(u32::MAX as usize) as u32,
             messages,
         });
         lost
@@ -197,6 +201,7 @@ impl SentPackets {
                     newest_acked = Some((seq, entry.sent_at));
                 }
             }
+            out.acked_bytes += u64::from(entry.bytes);
             self.resolve_at(idx, Fate::Acked, &mut on_msg);
             out.acked += 1;
             if self.largest_acked.is_none_or(|l| seq_newer(seq, l)) {
@@ -306,16 +311,13 @@ mod tests {
     use super::*;
 
     fn msg(id: u16) -> MsgRef {
-        MsgRef {
-            delivery: Delivery::Reliable,
-            id,
-        }
+        MsgRef { channel: 2, id }
     }
 
     fn send(s: &mut SentPackets, seq: u16, now: Instant, id: u16) {
         let mut list = s.take_list();
         list.push(msg(id));
-        s.on_sent(seq, now, true, list, |_, _| {});
+        s.on_sent(seq, now, true, 100, list, |_, _| {});
     }
 
     #[test]
@@ -417,7 +419,7 @@ mod tests {
         send(&mut s, 1, t0, 1);
         let mut lost = Vec::new();
         let list = s.take_list();
-        s.on_sent(1 + MAX_TRACKED as u16, t0, true, list, |m, f| {
+        s.on_sent(1 + MAX_TRACKED as u16, t0, true, 100, list, |m, f| {
             lost.push((m.id, f))
         });
         assert_eq!(lost, vec![(1, Fate::Lost)]);

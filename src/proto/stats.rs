@@ -35,4 +35,11 @@ pub struct ConnectionStats {
     pub late_packets: u64,
     /// Datagrams the socket refused (full OS buffer).
     pub send_failures: u64,
+    /// Messages sent split into fragments.
+    pub messages_fragmented: u64,
+    /// Messages received as fragments and joined.
+    pub messages_reassembled: u64,
+    /// Fragments (and messages waiting for a gap) dropped: inconsistent with
+    /// their siblings, past the held-bytes cap, or expired unfinished.
+    pub fragments_dropped: u64,
 }

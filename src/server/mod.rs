@@ -199,6 +199,45 @@ impl Server {
         Ok(())
     }
 
+    /// Sends `message` to `peer` on `channel`, an index into
+    /// `Config::channels`, with that channel's delivery mode. A reliable
+    /// message larger than one packet is split into fragments and joined on arrival.
+    pub fn send_on(
+        &mut self,
+        peer: PeerId,
+        channel: u8,
+        message: impl AsRef<[u8]>,
+    ) -> Result<(), Error> {
+        self.send_bytes_on(peer, channel, Bytes::copy_from_slice(message.as_ref()))
+    }
+
+    /// Like [`send_on`](Self::send_on), taking ownership of the bytes without copying.
+    pub fn send_bytes_on(
+        &mut self,
+        peer: PeerId,
+        channel: u8,
+        message: Bytes,
+    ) -> Result<(), Error> {
+        let p = self.peers.get_mut(&peer).ok_or(Error::UnknownPeer(peer))?;
+        p.conn.send_on(channel, message)?;
+        self.schedule.touch(&mut p.slot, peer);
+        Ok(())
+    }
+
+    /// Sends `message` on `channel` to every connected peer; returns how many
+    /// took it. The bytes are shared, not copied per peer.
+    pub fn broadcast_on(&mut self, channel: u8, message: impl AsRef<[u8]>) -> usize {
+        let bytes = Bytes::copy_from_slice(message.as_ref());
+        let mut reached = 0;
+        for (id, p) in self.peers.iter_mut().filter(|(_, p)| p.conn.is_open()) {
+            if p.conn.send_on(channel, bytes.clone()).is_ok() {
+                self.schedule.touch(&mut p.slot, *id);
+                reached += 1;
+            }
+        }
+        reached
+    }
+
     /// Encodes `value` with bincode and sends it to `peer`.
     pub fn send_typed<T: Serialize>(
         &mut self,
@@ -306,18 +345,37 @@ impl Server {
         self.stats
     }
 
-    /// A handle that another thread can read `peer`'s metrics from is not kept
-    /// per peer (it would cost every update); this publishes a snapshot of all
-    /// peers to `handle` now, without blocking on readers.
-    pub fn publish_metrics(&self, handle: &ServerMetricsHandle) {
-        if let Some(mut slot) = handle.slot.try_lock() {
-            slot.clear();
-            slot.extend(
-                self.peers
-                    .iter()
-                    .map(|(id, p)| (*id, Metrics::of(&p.conn, &p.meter))),
-            );
-        }
+    /// Publishes a snapshot of the whole server and of every peer to
+    /// `handle`, where other threads read it
+    /// ([`ServerMetricsHandle::server_snapshot`]). Nothing is kept per peer
+    /// between publishes beyond the handle's totals, so the game decides how
+    /// often this costs; call it every update or at least once a second.
+    /// Never blocks: returns false if a reader held the handle and this
+    /// publish was skipped.
+    ///
+    /// ```
+    /// use lentil::{Config, Server, ServerMetricsHandle, SimNetwork};
+    /// let net = SimNetwork::new(1);
+    /// let mut server = Server::sandbox(Config::default(), &net);
+    /// server.listen("127.0.0.1:9000")?;
+    /// let handle = ServerMetricsHandle::default();
+    /// server.update();
+    /// assert!(server.publish_metrics(&handle));
+    /// assert_eq!(handle.server_snapshot().peers, 0);
+    /// # Ok::<(), lentil::Error>(())
+    /// ```
+    pub fn publish_metrics(&self, handle: &ServerMetricsHandle) -> bool {
+        let peers = self
+            .peers
+            .iter()
+            .map(|(id, p)| crate::PeerMetrics {
+                peer: *id,
+                addr: p.addr,
+                connected: p.conn.is_open(),
+                metrics: Metrics::of(&p.conn, &p.meter),
+            })
+            .collect();
+        handle.publish(self.clock.now(), self.stats, peers)
     }
 
     /// The configuration.
@@ -517,9 +575,17 @@ impl Server {
         peer.meter.observe(now, s.in_bytes, s.out_bytes);
         while let Some(event) = peer.conn.poll_event() {
             let event = match event {
-                ConnEvent::Message { delivery, payload } => ServerEvent::Message {
+                ConnEvent::Message {
+                    delivery,
+                    channel,
+                    payload,
+                } => ServerEvent::Message {
                     peer: id,
-                    message: Message { payload, delivery },
+                    message: Message {
+                        payload,
+                        delivery,
+                        channel,
+                    },
                 },
                 ConnEvent::Closed(CloseCause::PeerClosed(reason)) => {
                     ServerEvent::Disconnected { peer: id, reason }

@@ -7,9 +7,18 @@
 //! once the virtual clock reaches its delivery time, and the test (or a
 //! driver using [`SimNetwork::next_delivery_time`]) moves the clock.
 //!
+//! A conditioner with a bandwidth gives each directed link (sender address,
+//! destination address) a bottleneck: datagrams are serialized through it one
+//! after another at that rate, behind a drop-tail queue measured in bytes, and
+//! only then get their latency and jitter. [`SimNetwork::queued_bytes`] and
+//! [`SimNetwork::queue_delay`] show how full a bottleneck is, so tests of
+//! bandwidth and congestion control can check that queues stay bounded.
+//!
 //! Every random decision comes from one `ChaCha8Rng` seeded at construction,
 //! so the same seed and the same sequence of sends and clock moves give the
 //! same losses, delays and delivery order on every run and platform.
+
+mod capacity;
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -24,6 +33,7 @@ use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use self::capacity::{Admission, Bottleneck};
 use super::Socket;
 use crate::clock::VirtualClock;
 
@@ -34,6 +44,12 @@ const EPHEMERAL_START: u16 = 40_000;
 /// Default bound on datagrams queued per destination, so a test that sends
 /// without ever receiving cannot grow memory without limit.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 65_536;
+
+/// The queue limit of a capacity-limited link without an explicit
+/// [`LinkConditioner::queue_limit`], as a delay: the bytes the link sends in
+/// this long. A delay rather than a fixed size keeps the worst queueing delay
+/// the same whatever the bandwidth, and the limit follows a bandwidth change.
+pub const DEFAULT_QUEUE_DELAY: Duration = Duration::from_millis(50);
 
 /// Gilbert–Elliott burst loss: the link flips between a good state (no burst
 /// loss) and a bad state (loses with `loss_in_bad`), so losses cluster the way
@@ -52,10 +68,17 @@ pub struct BurstLoss {
 }
 
 /// What a link does to the datagrams crossing it. `Default` is a perfect
-/// link: no loss, no delay, no duplication, no reordering, no size limit.
+/// link: no loss, no delay, no duplication, no reordering, no size limit, no
+/// capacity limit.
 ///
-/// Probabilities outside `0..=1` are clamped and NaN counts as 0, so no
-/// setting can make a send panic.
+/// A datagram goes through, in order: the MTU check, the bottleneck (only
+/// with a `bandwidth`), loss, then latency, jitter and reordering on top of
+/// the time it left the bottleneck. So datagrams lost on the way still used
+/// the link's capacity, as on a real path whose losses happen after the
+/// bottleneck.
+///
+/// Probabilities outside `0..=1` are clamped and NaN counts as 0, and the
+/// capacity settings accept any value, so no setting can make a send panic.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LinkConditioner {
     /// Probability each datagram is dropped, independently of the others.
@@ -77,6 +100,22 @@ pub struct LinkConditioner {
     /// Datagrams longer than this many bytes are dropped, as a path MTU
     /// without fragmentation would.
     pub mtu: Option<usize>,
+    /// Link capacity in payload bytes per second (no header overhead is
+    /// added). `None` is unlimited. Each datagram is serialized after the
+    /// ones before it on the same directed link: it leaves the bottleneck at
+    /// `max(now, link free) + len / bandwidth`, rounded up to the nanosecond,
+    /// and then gets the latency and jitter. `Some(0)` counts as 1 byte/s,
+    /// the slowest link there is, rather than as no limit.
+    pub bandwidth: Option<u64>,
+    /// Size in bytes of the bottleneck's drop-tail queue; only matters with a
+    /// `bandwidth`. `None` means [`DEFAULT_QUEUE_DELAY`] worth of bytes at
+    /// the current bandwidth. The datagram being serialized counts until its
+    /// last byte has left. A datagram that would take the queue past the
+    /// limit is dropped and counted in [`SimStats::dropped_queue_overflow`],
+    /// except one that finds the link idle: it goes straight onto the wire,
+    /// so a limit smaller than a datagram means "no queueing", not "nothing
+    /// passes".
+    pub queue_limit: Option<u64>,
 }
 
 impl LinkConditioner {
@@ -135,6 +174,34 @@ impl LinkConditioner {
         self.mtu = Some(mtu);
         self
     }
+
+    /// Limits the link to `bytes_per_sec` payload bytes per second. Zero is
+    /// clamped to 1 byte/s, since a link that carries nothing is a blackout,
+    /// which [`SimNetwork::set_blackout`] models directly.
+    #[must_use]
+    pub fn bandwidth(mut self, bytes_per_sec: u64) -> Self {
+        self.bandwidth = Some(bytes_per_sec.max(1));
+        self
+    }
+
+    /// Sets the bottleneck's queue limit in bytes, replacing the default of
+    /// [`DEFAULT_QUEUE_DELAY`] worth of bytes.
+    #[must_use]
+    pub fn queue_limit(mut self, bytes: u64) -> Self {
+        self.queue_limit = Some(bytes);
+        self
+    }
+
+    /// The queue limit in force in bytes: the explicit one, else
+    /// [`DEFAULT_QUEUE_DELAY`] worth at the bandwidth. `None` when the link
+    /// has no capacity limit.
+    pub fn effective_queue_limit(&self) -> Option<u64> {
+        let bandwidth = self.bandwidth?.max(1);
+        Some(
+            self.queue_limit
+                .unwrap_or_else(|| capacity::bytes_in(DEFAULT_QUEUE_DELAY, bandwidth)),
+        )
+    }
 }
 
 /// Counters over the whole network since it was made.
@@ -161,6 +228,9 @@ pub struct SimStats {
     pub dropped_down: u64,
     /// Dropped because the destination already had `max_in_flight` queued.
     pub dropped_queue_full: u64,
+    /// Dropped at the tail of a capacity-limited link's bottleneck queue,
+    /// before the link: the sender offered more than the link carries.
+    pub dropped_queue_overflow: u64,
     /// Extra copies made by duplication.
     pub duplicated: u64,
     /// Bytes handed to `send_to`, whatever became of them.
@@ -230,6 +300,12 @@ struct Inner {
     link_conditioners: HashMap<(SocketAddr, SocketAddr), LinkConditioner>,
     /// Gilbert–Elliott state per directed link: `true` while in the bad state.
     burst_bad: HashMap<(SocketAddr, SocketAddr), bool>,
+    /// Bottleneck per directed link, keyed by the destination as addressed.
+    /// It belongs to the link, not to a conditioner: each sender→receiver
+    /// pair has its own under the default conditioner too, and datagrams
+    /// already in it stay put when the conditioner changes. Removed once
+    /// empty, so only links with datagrams in flight cost memory.
+    bottlenecks: HashMap<(SocketAddr, SocketAddr), Bottleneck>,
     /// Blackout intervals that may still matter: open ones, and closed ones a
     /// queued datagram's delivery time could still fall into.
     blackouts: Vec<Blackout>,
@@ -317,6 +393,47 @@ impl Inner {
         bad && chance(&mut self.rng, burst.loss_in_bad)
     }
 
+    /// Passes a datagram of `len` bytes through the bottleneck of `link` if
+    /// `cond` limits its capacity. Returns how long until it has fully left
+    /// (zero without a capacity limit), or `None` if it was dropped and
+    /// counted.
+    fn through_bottleneck(
+        &mut self,
+        link: (SocketAddr, SocketAddr),
+        len: u64,
+        cond: &LinkConditioner,
+    ) -> Option<Duration> {
+        let now = self.clock.now();
+        let (Some(bandwidth), Some(limit)) = (cond.bandwidth, cond.effective_queue_limit()) else {
+            // No capacity limit now: the datagram skips the bottleneck, and
+            // whatever an earlier conditioner left in it drains on its own.
+            if let Some(bottleneck) = self.bottlenecks.get_mut(&link) {
+                bottleneck.prune(now);
+                if bottleneck.is_empty() {
+                    self.bottlenecks.remove(&link);
+                }
+            }
+            return Some(Duration::ZERO);
+        };
+        let bottleneck = self.bottlenecks.entry(link).or_default();
+        let admission = bottleneck.admit(now, len, bandwidth, limit);
+        if bottleneck.is_empty() {
+            self.bottlenecks.remove(&link);
+        }
+        match admission {
+            Admission::Departs(after) => Some(after),
+            Admission::Overflow => {
+                self.stats.dropped_queue_overflow += 1;
+                None
+            }
+            Admission::Unrepresentable => {
+                // Like any other delay past the end of representable time.
+                self.stats.dropped_loss += 1;
+                None
+            }
+        }
+    }
+
     /// Queues one copy for `dest`, or counts it dropped if the queue is full
     /// or the delay cannot be represented.
     fn enqueue(&mut self, dest: SocketAddr, from: SocketAddr, data: Bytes, delay: Duration) {
@@ -371,6 +488,11 @@ impl Inner {
             self.stats.dropped_mtu += 1;
             return;
         }
+        // The bottleneck comes before loss: a datagram lost further along the
+        // path still took its share of the link's capacity.
+        let Some(serialized) = self.through_bottleneck((from, to), len, &cond) else {
+            return;
+        };
         // Loss is decided before the receiver is looked up, so the share of
         // datagrams lost does not depend on whether anyone is listening.
         let burst_lost = match cond.burst_loss {
@@ -386,16 +508,16 @@ impl Inner {
             return;
         };
 
-        let mut delay = cond
-            .latency
-            .saturating_add(uniform_up_to(&mut self.rng, cond.jitter));
+        // Latency, jitter and reordering start once the datagram has left
+        // the bottleneck; a duplicate is made after it, so it costs no
+        // capacity and shares the original's departure.
+        let after_bottleneck = serialized.saturating_add(cond.latency);
+        let mut delay = after_bottleneck.saturating_add(uniform_up_to(&mut self.rng, cond.jitter));
         if chance(&mut self.rng, cond.reorder) {
             delay = delay.saturating_add(cond.reorder_delay);
         }
-        let duplicate_delay = chance(&mut self.rng, cond.duplicate).then(|| {
-            cond.latency
-                .saturating_add(uniform_up_to(&mut self.rng, cond.jitter))
-        });
+        let duplicate_delay = chance(&mut self.rng, cond.duplicate)
+            .then(|| after_bottleneck.saturating_add(uniform_up_to(&mut self.rng, cond.jitter)));
 
         let data = Bytes::copy_from_slice(data);
         if let Some(dup_delay) = duplicate_delay {
@@ -471,6 +593,7 @@ impl SimNetwork {
                 default_conditioner: LinkConditioner::default(),
                 link_conditioners: HashMap::new(),
                 burst_bad: HashMap::new(),
+                bottlenecks: HashMap::new(),
                 blackouts: Vec::new(),
                 down: HashSet::new(),
                 endpoints: HashMap::new(),
@@ -630,6 +753,34 @@ impl SimNetwork {
             .values()
             .map(|e| e.queue.len())
             .sum()
+    }
+
+    /// Bytes in the bottleneck of the directed link `from` → `to` (the
+    /// destination as addressed) at the current virtual time: datagrams
+    /// accepted by a capacity-limited link whose last byte has not left yet.
+    /// Never more than the link's queue limit, or one datagram's length if
+    /// that is larger. Zero for a link that never had a capacity limit.
+    pub fn queued_bytes(&self, from: SocketAddr, to: SocketAddr) -> u64 {
+        let inner = self.inner.lock();
+        let now = inner.clock.now();
+        inner
+            .bottlenecks
+            .get(&(from, to))
+            .map_or(0, |b| b.queued_bytes(now))
+    }
+
+    /// How long the bottleneck of `from` → `to` needs to send everything in
+    /// it: the queueing delay a datagram sent now on that capacity-limited
+    /// link waits before its first byte goes out, not counting its own
+    /// serialization time, latency or jitter. Zero when the bottleneck is
+    /// idle or the link never had a capacity limit.
+    pub fn queue_delay(&self, from: SocketAddr, to: SocketAddr) -> Duration {
+        let inner = self.inner.lock();
+        let now = inner.clock.now();
+        inner
+            .bottlenecks
+            .get(&(from, to))
+            .map_or(Duration::ZERO, |b| b.delay(now))
     }
 
     /// A snapshot of the network's counters.

@@ -1,13 +1,20 @@
 //! Frames: the units packed after a data packet's header, until the packet ends.
 //!
 //! ```text
-//! Unreliable           01 | len varint | payload
-//! UnreliableSequenced  02 | id u16 | len varint | payload
-//! Reliable             03 | id u16 | len varint | payload
-//! ReliableOrdered      04 | id u16 | len varint | payload
+//! Unreliable           01 | channel u8 | len varint | payload
+//! UnreliableSequenced  02 | channel u8 | id u16 | len varint | payload
+//! Reliable             03 | channel u8 | id u16 | len varint | payload
+//! ReliableOrdered      04 | channel u8 | id u16 | len varint | payload
+//! Reliable fragment    05 | channel u8 | id u16 | index u16 | count u16 | len varint | payload
+//! Ordered fragment     06 | channel u8 | id u16 | index u16 | count u16 | len varint | payload
 //! Ping                 10                       (asks for an ack; keepalive)
 //! Disconnect           11 | code u8 | len varint | reason utf-8
 //! ```
+//!
+//! A fragment is one piece of a reliable message too large for a packet. Each
+//! piece takes its own message id, so the pieces of one message have
+//! consecutive ids and the first piece's id is `id - index`; a fragment's
+//! `count` is at least 2 and its `index` below `count`, or it does not parse.
 //!
 //! Disconnect codes: 1 client disconnected, 2 kicked, 3 server shutdown, 4 custom text.
 
@@ -19,18 +26,34 @@ use crate::Delivery;
 const FRAME_PING: u8 = 0x10;
 const FRAME_DISCONNECT: u8 = 0x11;
 
-/// Most bytes a message frame adds to its payload (type, id, 3-byte length).
-pub const MESSAGE_FRAME_MAX_OVERHEAD: usize = 1 + 2 + 3;
+/// Most bytes a message frame adds to its payload (type, channel, id, 3-byte length).
+pub const MESSAGE_FRAME_MAX_OVERHEAD: usize = 1 + 1 + 2 + 3;
+
+/// Most bytes a fragment frame adds to its payload (a message frame's, plus index and count).
+pub const FRAGMENT_FRAME_MAX_OVERHEAD: usize = MESSAGE_FRAME_MAX_OVERHEAD + 4;
+
+/// Where a fragment belongs in its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fragment {
+    /// Position of this piece, `0..count`.
+    pub index: u16,
+    /// Number of pieces in the message, at least 2.
+    pub count: u16,
+}
 
 /// One parsed frame, borrowing from the packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Frame<'a> {
-    /// A message. `id` is 0 for `Unreliable`.
+    /// A message, or one fragment of a reliable message. `id` is 0 for `Unreliable`.
     Message {
-        /// The delivery mode, which is also the channel.
+        /// The delivery mode the sender's channel uses.
         delivery: Delivery,
+        /// The channel id.
+        channel: u8,
         /// Per-channel message id (wraps).
         id: u16,
+        /// Set when this is one piece of a larger reliable message.
+        fragment: Option<Fragment>,
         /// The message bytes.
         payload: &'a [u8],
     },
@@ -75,11 +98,13 @@ impl<'a> FrameIter<'a> {
     fn read_frame(&mut self) -> Result<Frame<'a>, WireError> {
         let r = &mut self.reader;
         let kind = r.u8()?;
-        let delivery = match kind {
-            0x01 => Delivery::Unreliable,
-            0x02 => Delivery::UnreliableSequenced,
-            0x03 => Delivery::Reliable,
-            0x04 => Delivery::ReliableOrdered,
+        let (delivery, fragmented) = match kind {
+            0x01 => (Delivery::Unreliable, false),
+            0x02 => (Delivery::UnreliableSequenced, false),
+            0x03 => (Delivery::Reliable, false),
+            0x04 => (Delivery::ReliableOrdered, false),
+            0x05 => (Delivery::Reliable, true),
+            0x06 => (Delivery::ReliableOrdered, true),
             FRAME_PING => return Ok(Frame::Ping),
             FRAME_DISCONNECT => {
                 let code = r.u8()?;
@@ -92,11 +117,24 @@ impl<'a> FrameIter<'a> {
             }
             other => return Err(WireError::UnknownFrameType(other)),
         };
+        let channel = r.u8()?;
         let id = if delivery.has_id() { r.u16()? } else { 0 };
+        let fragment = if fragmented {
+            let index = r.u16()?;
+            let count = r.u16()?;
+            if count < 2 || index >= count {
+                return Err(WireError::BadFragment);
+            }
+            Some(Fragment { index, count })
+        } else {
+            None
+        };
         let payload = r.length_prefixed(MAX_MTU)?;
         Ok(Frame::Message {
             delivery,
+            channel,
             id,
+            fragment,
             payload,
         })
     }
@@ -115,25 +153,48 @@ impl<'a> Iterator for FrameIter<'a> {
     }
 }
 
-fn delivery_code(delivery: Delivery) -> u8 {
-    match delivery {
-        Delivery::Unreliable => 0x01,
-        Delivery::UnreliableSequenced => 0x02,
-        Delivery::Reliable => 0x03,
-        Delivery::ReliableOrdered => 0x04,
+fn kind_code(delivery: Delivery, fragmented: bool) -> u8 {
+    match (delivery, fragmented) {
+        (Delivery::Unreliable, _) => 0x01,
+        (Delivery::UnreliableSequenced, _) => 0x02,
+        (Delivery::Reliable, false) => 0x03,
+        (Delivery::ReliableOrdered, false) => 0x04,
+        (Delivery::Reliable, true) => 0x05,
+        (Delivery::ReliableOrdered, true) => 0x06,
     }
 }
 
 /// Bytes a message frame with this payload length takes.
-pub fn message_frame_len(delivery: Delivery, payload_len: usize) -> usize {
-    1 + if delivery.has_id() { 2 } else { 0 } + super::varint_len(payload_len as u32) + payload_len
+pub fn message_frame_len(delivery: Delivery, fragmented: bool, payload_len: usize) -> usize {
+    let id = if delivery.has_id() { 2 } else { 0 };
+    let fragment = if fragmented { 4 } else { 0 };
+    2 + id + fragment + super::varint_len(payload_len as u32) + payload_len
+}
+
+/// The fixed part of a message frame: everything but the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageHeader {
+    /// Delivery mode of the channel.
+    pub delivery: Delivery,
+    /// Channel id.
+    pub channel: u8,
+    /// Per-channel message id (ignored for `Unreliable`).
+    pub id: u16,
+    /// Set for one piece of a larger reliable message; ignored for unreliable modes.
+    pub fragment: Option<Fragment>,
 }
 
 /// Appends a message frame.
-pub fn emit_message(out: &mut Vec<u8>, delivery: Delivery, id: u16, payload: &[u8]) {
-    out.push(delivery_code(delivery));
-    if delivery.has_id() {
-        out.extend_from_slice(&id.to_be_bytes());
+pub fn emit_message(out: &mut Vec<u8>, header: &MessageHeader, payload: &[u8]) {
+    let fragment = header.fragment.filter(|_| header.delivery.is_reliable());
+    out.push(kind_code(header.delivery, fragment.is_some()));
+    out.push(header.channel);
+    if header.delivery.has_id() {
+        out.extend_from_slice(&header.id.to_be_bytes());
+    }
+    if let Some(f) = fragment {
+        out.extend_from_slice(&f.index.to_be_bytes());
+        out.extend_from_slice(&f.count.to_be_bytes());
     }
     write_varint(out, payload.len() as u32);
     out.extend_from_slice(payload);
@@ -162,15 +223,19 @@ mod tests {
 
     proptest! {
         #[test]
-        fn frames_round_trip(msgs in proptest::collection::vec((delivery(), any::<u16>(), proptest::collection::vec(any::<u8>(), 0..300)), 0..8), ping in any::<bool>(), text in "\\PC{0,40}") {
+        fn frames_round_trip(msgs in proptest::collection::vec((delivery(), any::<u8>(), any::<u16>(), proptest::option::of((any::<u16>(), 2..=u16::MAX)), proptest::collection::vec(any::<u8>(), 0..300)), 0..8), ping in any::<bool>(), text in "\\PC{0,40}") {
             let mut out = Vec::new();
             let mut expected = Vec::new();
-            for (d, id, payload) in &msgs {
+            for (d, channel, id, fragment, payload) in &msgs {
                 let id = if d.has_id() { *id } else { 0 };
+                let fragment = fragment
+                    .filter(|_| d.is_reliable())
+                    .map(|(index, count)| Fragment { index: index % count, count });
+                let header = MessageHeader { delivery: *d, channel: *channel, id, fragment };
                 let before = out.len();
-                emit_message(&mut out, *d, id, payload);
-                prop_assert_eq!(out.len() - before, message_frame_len(*d, payload.len()));
-                expected.push(Frame::Message { delivery: *d, id, payload });
+                emit_message(&mut out, &header, payload);
+                prop_assert_eq!(out.len() - before, message_frame_len(*d, fragment.is_some(), payload.len()));
+                expected.push(Frame::Message { delivery: *d, channel: *channel, id, fragment, payload });
             }
             if ping {
                 emit_ping(&mut out);
@@ -198,9 +263,22 @@ mod tests {
             FrameIter::new(b).next().unwrap()
         }
         assert_eq!(first(&[0x99]), Err(WireError::UnknownFrameType(0x99)));
-        assert_eq!(first(&[0x03, 0, 1, 10, 1]), Err(WireError::LengthPastEnd));
+        assert_eq!(
+            first(&[0x03, 0, 0, 1, 10, 1]),
+            Err(WireError::LengthPastEnd)
+        );
+        assert_eq!(
+            first(&[0x05, 0, 0, 1, 0, 2, 0, 2, 1, 9]),
+            Err(WireError::BadFragment),
+            "index past count"
+        );
+        assert_eq!(
+            first(&[0x06, 0, 0, 1, 0, 0, 0, 1, 1, 9]),
+            Err(WireError::BadFragment),
+            "a message of one fragment"
+        );
         assert_eq!(first(&[0x11, 0, 0]), Err(WireError::BadCode(0)));
         assert_eq!(first(&[0x11, 4, 2, 0xff, 0xfe]), Err(WireError::BadUtf8));
-        assert_eq!(first(&[0x02, 0]), Err(WireError::Truncated));
+        assert_eq!(first(&[0x02, 0, 0]), Err(WireError::Truncated));
     }
 }

@@ -11,8 +11,8 @@ mod packet;
 
 pub use codec::{varint_len, write_varint, Reader};
 pub use frame::{
-    emit_disconnect, emit_message, emit_ping, message_frame_len, Frame, FrameIter,
-    MESSAGE_FRAME_MAX_OVERHEAD,
+    emit_disconnect, emit_message, emit_ping, message_frame_len, Fragment, Frame, FrameIter,
+    MessageHeader, FRAGMENT_FRAME_MAX_OVERHEAD, MESSAGE_FRAME_MAX_OVERHEAD,
 };
 pub use packet::{
     emit_challenge, Accept, ChallengeResponse, ConnectRequest, Cookie, DataHeader, Packet, Reject,
@@ -20,7 +20,7 @@ pub use packet::{
 };
 
 /// Protocol version spoken by this build; a mismatch is rejected in the handshake.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Four bytes that open every handshake request, so stray traffic is dropped cheaply.
 pub const MAGIC: [u8; 4] = *b"LNTL";
 /// Smallest MTU lentil accepts (the IPv4 minimum reassembly size).
@@ -38,9 +38,18 @@ pub const CONNECT_REQUEST_MIN_LEN: usize = 128;
 pub const MAX_RELIABLE_WINDOW: u16 = 16_384;
 
 /// The largest message payload that fits in one packet of `mtu` bytes.
-pub fn max_message_size(mtu: usize) -> usize {
+pub fn max_packet_payload(mtu: usize) -> usize {
     mtu.saturating_sub(DATA_HEADER_LEN + MESSAGE_FRAME_MAX_OVERHEAD)
 }
+
+/// The payload of each fragment (but the last) of a message split for `mtu`:
+/// one fragment frame fills a packet.
+pub fn fragment_payload(mtu: usize) -> usize {
+    mtu.saturating_sub(DATA_HEADER_LEN + FRAGMENT_FRAME_MAX_OVERHEAD)
+}
+
+/// Most channels a connection may have.
+pub const MAX_CHANNELS: usize = 64;
 
 /// Why a datagram or frame could not be parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -78,6 +87,9 @@ pub enum WireError {
     /// A code byte out of its range.
     #[error("invalid code {0}")]
     BadCode(u8),
+    /// A fragment whose index is not below its count, or a count below 2.
+    #[error("invalid fragment index or count")]
+    BadFragment,
     /// Bytes left over after a fixed-size packet.
     #[error("trailing bytes")]
     TrailingBytes,

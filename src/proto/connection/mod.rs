@@ -8,6 +8,7 @@
 //! [`poll_event`](Connection::poll_event). It never reads a clock or touches a
 //! socket, so every behaviour can be driven deterministically.
 
+mod receive;
 mod transmit;
 
 use std::collections::VecDeque;
@@ -15,14 +16,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::channel::{Channel, Outbox};
 use super::congestion::Congestion;
-use super::receive::{Arrival, OrderedReceiver, ReliableReceiver, SequencedReceiver};
-use super::received::{ReceivedPackets, Stale, MAX_JUMP};
+use super::reassembly::Reassembly;
+use super::receive::Piece;
+use super::received::{ReceivedPackets, MAX_JUMP};
 use super::rtt::RttEstimator;
-use super::send_buffer::{ReliableSender, UnreliableSender};
-use super::sent::{Fate, MsgRef, SentPackets};
+use super::sent::SentPackets;
 use super::stats::ConnectionStats;
-use crate::wire::{self, DataHeader, Frame, FrameIter};
+use crate::wire;
 use crate::{Config, Delivery, DisconnectReason, Error};
 
 /// How many copies of the final disconnect packet are sent; it is never acked,
@@ -54,6 +56,9 @@ pub const MESSAGE_OVERHEAD: usize = 64;
 /// Largest retransmission backoff exponent.
 const MAX_BACKOFF: u32 = 10;
 
+/// How often unfinished fragmented messages are checked for expiry.
+const REASSEMBLY_SWEEP: Duration = Duration::from_secs(1);
+
 /// Something the owner must react to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnEvent {
@@ -61,6 +66,8 @@ pub enum ConnEvent {
     Message {
         /// Its delivery mode.
         delivery: Delivery,
+        /// The channel it came on.
+        channel: u8,
         /// Its bytes.
         payload: Bytes,
     },
@@ -111,13 +118,14 @@ pub struct Connection {
     rtt: RttEstimator,
     rto_backoff: u32,
     congestion: Congestion,
-    unreliable: UnreliableSender,
-    sequenced: UnreliableSender,
-    reliable: ReliableSender,
-    ordered: ReliableSender,
-    sequenced_rx: SequencedReceiver,
-    reliable_rx: ReliableReceiver,
-    ordered_rx: OrderedReceiver,
+    channels: Vec<Channel>,
+    /// Fragments of large messages waiting for their siblings.
+    reassembly: Reassembly,
+    max_message_size: usize,
+    max_held_bytes: usize,
+    next_sweep: Instant,
+    /// Pieces the ordered receive path hands over, kept to reuse its allocation.
+    released: Vec<Piece>,
     last_recv: Instant,
     last_eliciting_sent: Instant,
     ping_pending: bool,
@@ -127,17 +135,6 @@ pub struct Connection {
     events: VecDeque<ConnEvent>,
     stats: ConnectionStats,
     rotation: usize,
-}
-
-fn route_fate(reliable: &mut ReliableSender, ordered: &mut ReliableSender, m: MsgRef, fate: Fate) {
-    let sender = match m.delivery {
-        Delivery::ReliableOrdered => ordered,
-        _ => reliable,
-    };
-    match fate {
-        Fate::Acked => sender.on_acked(m.id),
-        Fate::Lost => sender.on_lost(m.id),
-    }
 }
 
 fn disconnect_code(reason: &DisconnectReason) -> (u8, &str) {
@@ -181,13 +178,17 @@ impl Connection {
             rtt: RttEstimator::new(config.min_rto, config.max_rto, config.initial_rto),
             rto_backoff: 0,
             congestion: Congestion::default(),
-            unreliable: UnreliableSender::default(),
-            sequenced: UnreliableSender::default(),
-            reliable: ReliableSender::default(),
-            ordered: ReliableSender::default(),
-            sequenced_rx: SequencedReceiver::default(),
-            reliable_rx: ReliableReceiver::new(window),
-            ordered_rx: OrderedReceiver::new(window),
+            channels: config
+                .channels
+                .iter()
+                .take(wire::MAX_CHANNELS)
+                .map(|d| Channel::new(*d, window, config.held_bytes_per_channel()))
+                .collect(),
+            reassembly: Reassembly::new(config.max_message_size, config.reassembly_timeout),
+            max_message_size: config.max_message_size,
+            max_held_bytes: config.max_held_bytes,
+            next_sweep: now + REASSEMBLY_SWEEP,
+            released: Vec::new(),
             last_recv: now,
             last_eliciting_sent: now,
             ping_pending: false,
@@ -248,36 +249,66 @@ impl Connection {
         self.is_closed() && self.disconnect_to_send.is_none()
     }
 
-    /// Queues a message.
+    /// Queues a message on the first channel with this delivery mode.
     pub fn send(&mut self, payload: Bytes, delivery: Delivery) -> Result<(), Error> {
+        let channel = self
+            .channels
+            .iter()
+            .position(|c| c.delivery == delivery)
+            .ok_or(Error::NoChannelFor(delivery))?;
+        self.send_on(channel as u8, payload)
+    }
+
+    /// Queues a message on `channel`. A reliable message larger than one
+    /// packet is split into fragments.
+    pub fn send_on(&mut self, channel: u8, payload: Bytes) -> Result<(), Error> {
         if !self.is_open() {
             return Err(Error::NotConnected);
         }
-        let max = wire::max_message_size(self.mtu);
+        let Some(delivery) = self.channels.get(usize::from(channel)).map(|c| c.delivery) else {
+            return Err(Error::UnknownChannel(channel));
+        };
+        let single = wire::max_packet_payload(self.mtu);
+        let max = if delivery.is_reliable() {
+            self.max_message_size.max(single)
+        } else {
+            single
+        };
         if payload.len() > max {
             return Err(Error::MessageTooLarge {
                 size: payload.len(),
                 max,
             });
         }
+        let piece = wire::fragment_payload(self.mtu).max(1);
+        let pieces = if payload.len() > single {
+            payload.len().div_ceil(piece)
+        } else {
+            1
+        };
         let queued = self.buffered_bytes();
-        if queued + payload.len() + MESSAGE_OVERHEAD > self.max_send_buffer_bytes {
+        if queued + payload.len() + pieces * MESSAGE_OVERHEAD > self.max_send_buffer_bytes {
             return Err(Error::QueueFull {
                 queued_bytes: queued,
                 limit_bytes: self.max_send_buffer_bytes,
             });
         }
-        match delivery {
-            Delivery::Unreliable => self.unreliable.push(payload),
-            Delivery::UnreliableSequenced => self.sequenced.push(payload),
-            Delivery::Reliable => {
-                self.reliable.push(payload);
+        match &mut self.channels[usize::from(channel)].outbox {
+            Outbox::Unreliable(queue) => queue.push(payload),
+            Outbox::Reliable(sender) if pieces > 1 => {
+                sender.push_fragmented(payload, piece);
+                self.stats.messages_fragmented += 1;
             }
-            Delivery::ReliableOrdered => {
-                self.ordered.push(payload);
+            Outbox::Reliable(sender) => {
+                sender.push(payload);
             }
         }
         Ok(())
+    }
+
+    /// The delivery mode of each channel, by id.
+    pub fn channel_modes(&self) -> impl Iterator<Item = Delivery> + '_ {
+        self.channels.iter().map(|c| c.delivery)
     }
 
     /// Starts a graceful close: queued reliable data keeps flowing for up to
@@ -326,7 +357,7 @@ impl Connection {
         else {
             return;
         };
-        let drained = self.reliable.is_drained() && self.ordered.is_drained();
+        let drained = self.channels.iter().all(Channel::is_drained);
         if drained || now >= *linger_until {
             self.disconnect_to_send = Some((reason.clone(), DISCONNECT_COPIES));
             self.close_reason = Some(reason.clone());
@@ -344,182 +375,6 @@ impl Connection {
         }
     }
 
-    /// Processes a data packet whose token the owner has already checked.
-    /// `frames` must be a slice of `datagram`, so payloads are shared, not copied.
-    pub fn handle_data(
-        &mut self,
-        now: Instant,
-        header: &DataHeader,
-        frames: &[u8],
-        datagram: &Bytes,
-    ) {
-        if self.state == State::Closed {
-            return;
-        }
-        // A packet older than the receive history cannot be told from a
-        // duplicate, but message ids can: its reliable frames are still used.
-        let fresh = match self.received.check(header.seq) {
-            Ok(()) => true,
-            Err(Stale::Duplicate) => {
-                self.stats.duplicates_dropped += 1;
-                return;
-            }
-            Err(Stale::TooOld) => false,
-            Err(Stale::TooFarAhead) => {
-                self.stats.invalid_packets += 1;
-                return;
-            }
-        };
-        if let Err(violation) = self.validate_frames(frames) {
-            match violation {
-                Some(reason) => self.close_with(CloseCause::Violation(reason)),
-                None => self.stats.invalid_packets += 1,
-            }
-            return;
-        }
-        // An ack-only packet never asks for an ack, not even a late one.
-        let ack_only = frames.is_empty();
-        if fresh {
-            let late = self.received.distance_behind(header.seq) >= LATE_ACK_DISTANCE;
-            if late && !ack_only && self.late_acks.len() < MAX_LATE_ACKS {
-                self.late_acks.push_back(header.seq);
-            }
-            self.received.record(header.seq);
-            self.sequenced_rx.on_fresh_packet(header.seq);
-            if !ack_only {
-                self.received_since_sent += 1;
-                if self.received_since_sent >= IMMEDIATE_ACK_AFTER {
-                    self.ack_pending = true;
-                }
-            }
-            // Only a new packet proves the peer alive: a replayed old one must
-            // not hold a dead connection open.
-            self.last_recv = now;
-        } else {
-            self.stats.late_packets += 1;
-        }
-        self.stats.in_packets += 1;
-        self.stats.in_bytes += datagram.len() as u64;
-        self.on_ack(now, header);
-
-        for frame in FrameIter::new(frames).flatten() {
-            match frame {
-                Frame::Message {
-                    delivery,
-                    id,
-                    payload,
-                } => {
-                    if !fresh && !delivery.is_reliable() {
-                        continue;
-                    }
-                    if fresh && delivery.is_reliable() {
-                        self.ack_pending = true;
-                    }
-                    let payload = datagram.slice_ref(payload);
-                    self.receive_message(delivery, id, header.seq, payload);
-                }
-                Frame::Ping => {
-                    self.stats.keepalive_count += 1;
-                    self.ack_pending |= fresh;
-                }
-                Frame::Disconnect { code, text } => {
-                    self.close_with(CloseCause::PeerClosed(disconnect_reason(code, text)));
-                    return;
-                }
-            }
-        }
-    }
-
-    fn on_ack(&mut self, now: Instant, header: &DataHeader) {
-        let (reliable, ordered) = (&mut self.reliable, &mut self.ordered);
-        let outcome = self
-            .sent
-            .on_ack(header.ack, header.ack_bits, self.next_seq, now, |m, f| {
-                route_fate(reliable, ordered, m, f)
-            });
-        if let Some(sample) = outcome.rtt_sample {
-            self.rtt.on_sample(sample);
-        }
-        if outcome.acked > 0 {
-            self.rto_backoff = 0;
-        }
-        self.stats.packets_acked += u64::from(outcome.acked);
-        self.congestion.on_acked(outcome.acked_eliciting as usize);
-        self.detect_losses(now);
-    }
-
-    fn detect_losses(&mut self, now: Instant) {
-        let rto = self.rtt.rto(self.rto_backoff);
-        let (reliable, ordered) = (&mut self.reliable, &mut self.ordered);
-        let losses = self
-            .sent
-            .detect_losses(now, self.rtt.loss_delay(), rto, |m, f| {
-                route_fate(reliable, ordered, m, f)
-            });
-        if losses.total() > 0 {
-            self.stats.packets_lost += u64::from(losses.total());
-            self.congestion.on_lost(losses.total());
-        }
-        self.congestion.on_tick(now, self.rtt.srtt().unwrap_or(rto));
-        if losses.by_timeout > 0 {
-            self.rto_backoff = (self.rto_backoff + 1).min(MAX_BACKOFF);
-        }
-    }
-
-    /// `Err(None)`: malformed, drop the packet. `Err(Some(why))`: the peer lies.
-    fn validate_frames(&self, frames: &[u8]) -> Result<(), Option<&'static str>> {
-        for frame in FrameIter::new(frames) {
-            let Ok(frame) = frame else { return Err(None) };
-            let arrival = match frame {
-                Frame::Message {
-                    delivery: Delivery::Reliable,
-                    id,
-                    ..
-                } => self.reliable_rx.check(id),
-                Frame::Message {
-                    delivery: Delivery::ReliableOrdered,
-                    id,
-                    ..
-                } => self.ordered_rx.check(id),
-                _ => Arrival::New,
-            };
-            if arrival == Arrival::OutOfWindow {
-                return Err(Some("message id beyond the receive window"));
-            }
-        }
-        Ok(())
-    }
-
-    fn receive_message(&mut self, delivery: Delivery, id: u16, packet: u16, payload: Bytes) {
-        let events = &mut self.events;
-        let stats = &mut self.stats;
-        let mut deliver = |payload: Bytes| {
-            stats.in_messages += 1;
-            events.push_back(ConnEvent::Message { delivery, payload });
-        };
-        match delivery {
-            Delivery::Unreliable => deliver(payload),
-            Delivery::UnreliableSequenced => {
-                if self.sequenced_rx.accept(packet, id) {
-                    deliver(payload);
-                } else {
-                    stats.stale_sequenced_dropped += 1;
-                }
-            }
-            Delivery::Reliable => match self.reliable_rx.check(id) {
-                Arrival::New => {
-                    self.reliable_rx.record(id);
-                    deliver(payload);
-                }
-                _ => stats.duplicates_dropped += 1,
-            },
-            Delivery::ReliableOrdered => match self.ordered_rx.check(id) {
-                Arrival::New => self.ordered_rx.insert(id, payload, deliver),
-                _ => stats.duplicates_dropped += 1,
-            },
-        }
-    }
-
     /// Runs timers: peer timeout, retransmission timeout, keepalive, linger.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.state == State::Closed {
@@ -531,6 +386,10 @@ impl Connection {
             return;
         }
         self.detect_losses(now);
+        if now >= self.next_sweep {
+            self.next_sweep = now + REASSEMBLY_SWEEP;
+            self.stats.fragments_dropped += self.reassembly.expire(now);
+        }
         if now >= self.next_ping_at() {
             self.ping_pending = true;
         }
@@ -583,21 +442,27 @@ impl Connection {
     /// message held for sending or awaiting acknowledgement, plus
     /// [`MESSAGE_OVERHEAD`] for each.
     pub fn buffered_bytes(&self) -> usize {
-        let payload = self.unreliable.bytes()
-            + self.sequenced.bytes()
-            + self.reliable.bytes()
-            + self.ordered.bytes();
-        let messages =
-            self.unreliable.len() + self.sequenced.len() + self.reliable.len() + self.ordered.len();
-        payload + messages * MESSAGE_OVERHEAD
+        self.channels
+            .iter()
+            .map(|c| c.bytes() + c.len() * MESSAGE_OVERHEAD)
+            .sum()
     }
 
     /// Payload bytes not yet put on the wire.
     pub fn unsent_bytes(&self) -> usize {
-        self.unreliable.bytes()
-            + self.sequenced.bytes()
-            + self.reliable.unsent_bytes()
-            + self.ordered.unsent_bytes()
+        self.channels.iter().map(Channel::unsent_bytes).sum()
+    }
+
+    /// Bytes held for messages that cannot be delivered yet (fragments of
+    /// unfinished messages, ordered messages waiting for a gap), as charged
+    /// against `max_held_bytes`.
+    pub fn held_bytes(&self) -> usize {
+        self.reassembly.held_bytes()
+            + self
+                .channels
+                .iter()
+                .map(Channel::reorder_bytes)
+                .sum::<usize>()
     }
 
     /// Counters of this connection.
@@ -627,12 +492,17 @@ impl Connection {
 
     /// Reliable messages sent and awaiting acknowledgement.
     pub fn reliable_in_flight(&self) -> usize {
-        self.reliable.in_flight() + self.ordered.in_flight()
+        self.channels.iter().map(Channel::in_flight).sum()
     }
 
-    /// Ordered messages held waiting for a gap to fill.
+    /// Messages partly received as fragments.
+    pub fn partial_messages(&self) -> usize {
+        self.reassembly.partial_messages()
+    }
+
+    /// Ordered messages held waiting for a gap to fill, all channels.
     pub fn reorder_queue(&self) -> usize {
-        self.ordered_rx.len()
+        self.channels.iter().map(Channel::reorder_len).sum()
     }
 
     /// When a packet was last accepted from the peer.

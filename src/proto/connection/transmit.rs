@@ -1,14 +1,14 @@
 //! Building outgoing packets: the header with the latest ack state, then a
-//! ping if due and the four channels, within the mtu, the congestion window
+//! ping if due and the channels in turn, within the mtu, the congestion window
 //! and the send-ahead guard; also the ack-only packets for late arrivals and
 //! the final disconnect copies.
 
 use std::time::Instant;
 
-use super::{disconnect_code, route_fate, Connection, State, MAX_UNACKED_RUN};
+use super::{disconnect_code, Connection, State, MAX_UNACKED_RUN};
+use crate::proto::channel::Outbox;
 use crate::proto::sent::MsgRef;
-use crate::wire::{self, DataHeader};
-use crate::Delivery;
+use crate::wire::{self, DataHeader, MessageHeader};
 
 impl Connection {
     /// Writes the next datagram to send into `out` (cleared first). Returns
@@ -44,23 +44,21 @@ impl Connection {
             eliciting = true;
             frames += 1;
         }
-        for k in 0..4 {
-            let delivery = Delivery::ALL[(self.rotation + k) % 4];
-            let allowed = if delivery.is_reliable() {
-                may_elicit
-            } else {
-                peer_listening
-            };
+        let count = self.channels.len();
+        for k in 0..count {
+            let channel = (self.rotation + k) % count;
+            let reliable = self.channels[channel].delivery.is_reliable();
+            let allowed = if reliable { may_elicit } else { peer_listening };
             if !allowed {
                 continue;
             }
-            let added = self.fill_channel(delivery, out, &mut carried);
-            if added > 0 && delivery.is_reliable() {
+            let added = self.fill_channel(channel, out, &mut carried);
+            if added > 0 && reliable {
                 eliciting = true;
             }
             frames += added;
         }
-        self.rotation = (self.rotation + 1) % 4;
+        self.rotation = (self.rotation + 1) % count.max(1);
         if frames == 0 && !self.ack_pending {
             out.clear();
             self.sent.recycle(carried);
@@ -72,10 +70,14 @@ impl Connection {
         self.stats.out_packets += 1;
         self.stats.out_bytes += out.len() as u64;
         if frames > 0 {
-            let (reliable, ordered) = (&mut self.reliable, &mut self.ordered);
-            let lost = self.sent.on_sent(seq, now, eliciting, carried, |m, f| {
-                route_fate(reliable, ordered, m, f)
-            });
+            let channels = &mut self.channels;
+            let lost = self
+                .sent
+                .on_sent(seq, now, eliciting, out.len(), carried, |m, f| {
+                    if let Some(c) = channels.get_mut(usize::from(m.channel)) {
+                        c.on_fate(m.id, f);
+                    }
+                });
             self.stats.packets_lost += u64::from(lost);
         } else {
             self.sent.recycle(carried);
@@ -89,32 +91,45 @@ impl Connection {
 
     fn fill_channel(
         &mut self,
-        delivery: Delivery,
+        index: usize,
         out: &mut Vec<u8>,
         carried: &mut Vec<MsgRef>,
     ) -> usize {
+        let channel = index as u8;
+        let window = self.send_window;
+        let mtu = self.mtu;
+        let c = &mut self.channels[index];
+        let delivery = c.delivery;
         let mut added = 0;
         loop {
-            let room = self.mtu.saturating_sub(out.len());
-            let fits = |len: usize| wire::message_frame_len(delivery, len) <= room;
-            let next = match delivery {
-                Delivery::Unreliable => self.unreliable.next(fits).map(|(id, p)| (id, p, false)),
-                Delivery::UnreliableSequenced => {
-                    self.sequenced.next(fits).map(|(id, p)| (id, p, false))
-                }
-                Delivery::Reliable => self.reliable.next(self.send_window, fits),
-                Delivery::ReliableOrdered => self.ordered.next(self.send_window, fits),
+            let room = mtu.saturating_sub(out.len());
+            let fits = |len: usize, fragmented: bool| {
+                wire::message_frame_len(delivery, fragmented, len) <= room
             };
-            let Some((id, payload, resend)) = next else {
+            let next = match &mut c.outbox {
+                Outbox::Unreliable(queue) => queue
+                    .next(|len| fits(len, false))
+                    .map(|(id, payload)| (id, payload, None, false)),
+                Outbox::Reliable(sender) => sender
+                    .next(window, fits)
+                    .map(|o| (o.id, o.payload, o.fragment, o.resend)),
+            };
+            let Some((id, payload, fragment, resend)) = next else {
                 return added;
             };
-            wire::emit_message(out, delivery, id, &payload);
+            let header = MessageHeader {
+                delivery,
+                channel,
+                id,
+                fragment,
+            };
+            wire::emit_message(out, &header, &payload);
             if delivery.is_reliable() {
-                carried.push(MsgRef { delivery, id });
+                carried.push(MsgRef { channel, id });
             }
             if resend {
                 self.stats.resends += 1;
-            } else {
+            } else if fragment.is_none_or(|f| f.index == 0) {
                 self.stats.out_messages += 1;
             }
             added += 1;

@@ -1,9 +1,13 @@
-//! Per-connection metrics as the game's dashboard sees them.
+//! Metrics as the game's dashboard sees them.
 //!
-//! [`Metrics`] is a plain snapshot that serializes with serde (durations as
-//! milliseconds). [`MetricsHandle`] is a shared slot the endpoint refreshes
-//! on `update()`; another thread reads it without ever blocking the game
-//! loop (the endpoint skips a refresh rather than wait for a reader).
+//! This module owns the per-connection snapshot [`Metrics`] (also named
+//! [`MetricsSnapshot`]), which serializes with serde (durations as
+//! milliseconds), the bandwidth meter behind its rates, and
+//! [`MetricsHandle`], a shared slot the client refreshes on `update()` that
+//! another thread reads without ever blocking the game loop (the endpoint
+//! skips a refresh rather than wait for a reader). Its submodules own the
+//! whole-server snapshot (`server`), the Prometheus text rendering
+//! (`prometheus`) and the JSON rendering (`json`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,11 +17,30 @@ use serde::{Serialize, Serializer};
 
 use crate::proto::Connection;
 
+mod json;
+mod prometheus;
+mod server;
+
+pub use prometheus::Prometheus;
+pub(crate) use server::ServerTally;
+pub use server::{PeerMetrics, ServerMetricsSnapshot};
+
 fn as_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64() * 1000.0)
 }
 
 /// A snapshot of one connection's metrics.
+///
+/// Counters (`in_bytes`, `resends`, ...) only grow during a connection;
+/// gauges (`reorder_queue`, `srtt`, ...) are the value at the snapshot.
+/// Render it with [`to_prometheus`](Metrics::to_prometheus) or
+/// [`to_json`](Metrics::to_json):
+///
+/// ```
+/// let m = lentil::Metrics::default();
+/// assert!(m.to_json().contains("\"in_bytes\":0"));
+/// assert!(m.to_prometheus().contains("lentil_client_received_bytes_total 0\n"));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Metrics {
     /// Round-trip latency: the smoothed RTT (zero before the first sample).
@@ -134,6 +157,9 @@ impl Metrics {
     }
 }
 
+/// Another name for [`Metrics`]: the snapshot of one connection.
+pub type MetricsSnapshot = Metrics;
+
 /// Measures bytes per second over intervals of at least `INTERVAL`.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BandwidthMeter {
@@ -159,16 +185,38 @@ impl BandwidthMeter {
             }
         }
     }
+
+    /// The rates (in, out) per second over the last complete interval.
+    pub(crate) fn rates(&self) -> (f64, f64) {
+        (self.in_rate, self.out_rate)
+    }
 }
 
 /// A metrics snapshot shared with other threads (a dashboard, a logger).
+///
+/// Get one from [`Client::metrics_handle`](crate::Client::metrics_handle);
+/// the client refreshes it on every `update()`, and clones read the same slot.
+///
+/// ```no_run
+/// use lentil::{Client, Config};
+/// let mut client = Client::new(Config::default());
+/// let handle = client.metrics_handle();
+/// std::thread::spawn(move || {
+///     let text = handle.snapshot().to_prometheus();
+///     // serve `text` on the scrape endpoint
+///     # drop(text);
+/// });
+/// client.connect("127.0.0.1:9000")?;
+/// client.update();
+/// # Ok::<(), lentil::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct MetricsHandle {
     slot: Arc<Mutex<Metrics>>,
 }
 
 impl MetricsHandle {
-    /// The latest published snapshot.
+    /// The latest published snapshot (all zero before the first `update()`).
     pub fn snapshot(&self) -> Metrics {
         self.slot.lock().clone()
     }

@@ -1,0 +1,2 @@
+//! Micro-benchmarks of the protocol core (placeholder until filled in).
+fn main() {}

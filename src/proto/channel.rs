@@ -1,0 +1,141 @@
+//! One channel of a connection: its delivery mode, its send queue and its
+//! receive state. Channels are independent: each has its own id space, so a
+//! gap on one ordered channel never holds back another.
+
+use super::receive::{OrderedReceiver, ReliableReceiver, SequencedReceiver};
+use super::send_buffer::{HeldBudget, ReliableSender, UnreliableSender};
+use super::sent::Fate;
+use crate::Delivery;
+
+/// The send side of a channel.
+#[derive(Debug)]
+pub enum Outbox {
+    /// `Unreliable` and `UnreliableSequenced`: a FIFO.
+    Unreliable(UnreliableSender),
+    /// `Reliable` and `ReliableOrdered`: held until acknowledged.
+    Reliable(ReliableSender),
+}
+
+/// The receive side of a channel.
+#[derive(Debug)]
+pub enum Inbox {
+    /// Delivers whatever arrives.
+    Unreliable,
+    /// Drops what is older than the newest delivered.
+    Sequenced(SequencedReceiver),
+    /// Delivers each id once, in any order.
+    Reliable(ReliableReceiver),
+    /// Delivers each id once, in id order.
+    Ordered(OrderedReceiver),
+}
+
+/// One channel.
+#[derive(Debug)]
+pub struct Channel {
+    /// Its delivery mode.
+    pub delivery: Delivery,
+    /// Messages to send.
+    pub outbox: Outbox,
+    /// Receive state.
+    pub inbox: Inbox,
+}
+
+impl Channel {
+    /// A channel with `window` ids of receive window, keeping what the peer
+    /// holds for it under `held_limit` bytes.
+    pub fn new(delivery: Delivery, window: u16, held_limit: usize) -> Self {
+        let budget = |ordered| HeldBudget {
+            limit: held_limit,
+            ordered,
+        };
+        let (outbox, inbox) = match delivery {
+            Delivery::Unreliable => (
+                Outbox::Unreliable(UnreliableSender::default()),
+                Inbox::Unreliable,
+            ),
+            Delivery::UnreliableSequenced => (
+                Outbox::Unreliable(UnreliableSender::default()),
+                Inbox::Sequenced(SequencedReceiver::default()),
+            ),
+            Delivery::Reliable => (
+                Outbox::Reliable(ReliableSender::with_budget(budget(false))),
+                Inbox::Reliable(ReliableReceiver::new(window)),
+            ),
+            Delivery::ReliableOrdered => (
+                Outbox::Reliable(ReliableSender::with_budget(budget(true))),
+                Inbox::Ordered(OrderedReceiver::new(window)),
+            ),
+        };
+        Channel {
+            delivery,
+            outbox,
+            inbox,
+        }
+    }
+
+    /// Routes the fate of a packet that carried message `id` of this channel.
+    pub fn on_fate(&mut self, id: u16, fate: Fate) {
+        if let Outbox::Reliable(sender) = &mut self.outbox {
+            match fate {
+                Fate::Acked => sender.on_acked(id),
+                Fate::Lost => sender.on_lost(id),
+            }
+        }
+    }
+
+    /// Payload bytes held for sending or awaiting acknowledgement.
+    pub fn bytes(&self) -> usize {
+        match &self.outbox {
+            Outbox::Unreliable(u) => u.bytes(),
+            Outbox::Reliable(r) => r.bytes(),
+        }
+    }
+
+    /// Messages (fragments counted one each) held for sending or awaiting acknowledgement.
+    pub fn len(&self) -> usize {
+        match &self.outbox {
+            Outbox::Unreliable(u) => u.len(),
+            Outbox::Reliable(r) => r.len(),
+        }
+    }
+
+    /// Payload bytes never put on the wire.
+    pub fn unsent_bytes(&self) -> usize {
+        match &self.outbox {
+            Outbox::Unreliable(u) => u.bytes(),
+            Outbox::Reliable(r) => r.unsent_bytes(),
+        }
+    }
+
+    /// Reliable messages sent and not yet acknowledged.
+    pub fn in_flight(&self) -> usize {
+        match &self.outbox {
+            Outbox::Unreliable(_) => 0,
+            Outbox::Reliable(r) => r.in_flight(),
+        }
+    }
+
+    /// Whether every reliable message has been acknowledged.
+    pub fn is_drained(&self) -> bool {
+        match &self.outbox {
+            Outbox::Unreliable(_) => true,
+            Outbox::Reliable(r) => r.is_drained(),
+        }
+    }
+
+    /// Ordered messages waiting for a gap to fill.
+    pub fn reorder_len(&self) -> usize {
+        match &self.inbox {
+            Inbox::Ordered(o) => o.len(),
+            _ => 0,
+        }
+    }
+
+    /// Bytes charged for messages waiting for a gap to fill.
+    pub fn reorder_bytes(&self) -> usize {
+        match &self.inbox {
+            Inbox::Ordered(o) => o.held_bytes(),
+            _ => 0,
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Taking in a data packet: packet-level deduplication, the ack it carries
+//! (and the losses that reveals), then each frame to its channel, where
+//! messages are deduplicated, sequenced, reordered and joined from fragments.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::{
+    disconnect_reason, CloseCause, ConnEvent, Connection, State, IMMEDIATE_ACK_AFTER,
+    LATE_ACK_DISTANCE, MAX_BACKOFF, MAX_LATE_ACKS,
+};
+use crate::proto::channel::Inbox;
+use crate::proto::reassembly::{Assembled, HELD_PIECE_OVERHEAD};
+use crate::proto::receive::{Arrival, Piece};
+use crate::proto::received::Stale;
+use crate::wire::{DataHeader, Fragment, Frame, FrameIter};
+use crate::Delivery;
+
+/// A message frame as the channel sees it.
+struct Incoming {
+    channel: u8,
+    id: u16,
+    fragment: Option<Fragment>,
+    packet: u16,
+    payload: Bytes,
+}
+
+impl Connection {
+    /// Processes a data packet whose token the owner has already checked.
+    /// `frames` must be a slice of `datagram`, so payloads are shared, not copied.
+    pub fn handle_data(
+        &mut self,
+        now: Instant,
+        header: &DataHeader,
+        frames: &[u8],
+        datagram: &Bytes,
+    ) {
+        if self.state == State::Closed {
+            return;
+        }
+        // A packet older than the receive history cannot be told from a
+        // duplicate, but message ids can: its reliable frames are still used.
+        let fresh = match self.received.check(header.seq) {
+            Ok(()) => true,
+            Err(Stale::Duplicate) => {
+                self.stats.duplicates_dropped += 1;
+                return;
+            }
+            Err(Stale::TooOld) => false,
+            Err(Stale::TooFarAhead) => {
+                self.stats.invalid_packets += 1;
+                return;
+            }
+        };
+        if let Err(violation) = self.validate_frames(frames) {
+            match violation {
+                Some(reason) => self.close_with(CloseCause::Violation(reason)),
+                None => self.stats.invalid_packets += 1,
+            }
+            return;
+        }
+        // An ack-only packet never asks for an ack, not even a late one.
+        let ack_only = frames.is_empty();
+        if fresh {
+            let late = self.received.distance_behind(header.seq) >= LATE_ACK_DISTANCE;
+            if late && !ack_only && self.late_acks.len() < MAX_LATE_ACKS {
+                self.late_acks.push_back(header.seq);
+            }
+            self.received.record(header.seq);
+            for channel in &mut self.channels {
+                if let Inbox::Sequenced(s) = &mut channel.inbox {
+                    s.on_fresh_packet(header.seq);
+                }
+            }
+            if !ack_only {
+                self.received_since_sent += 1;
+                if self.received_since_sent >= IMMEDIATE_ACK_AFTER {
+                    self.ack_pending = true;
+                }
+            }
+            // Only a new packet proves the peer alive: a replayed old one must
+            // not hold a dead connection open.
+            self.last_recv = now;
+        } else {
+            self.stats.late_packets += 1;
+        }
+        self.stats.in_packets += 1;
+        self.stats.in_bytes += datagram.len() as u64;
+        self.on_ack(now, header);
+
+        for frame in FrameIter::new(frames).flatten() {
+            match frame {
+                Frame::Message {
+                    delivery,
+                    channel,
+                    id,
+                    fragment,
+                    payload,
+                } => {
+                    if !fresh && !delivery.is_reliable() {
+                        continue;
+                    }
+                    if fresh && delivery.is_reliable() {
+                        self.ack_pending = true;
+                    }
+                    let incoming = Incoming {
+                        channel,
+                        id,
+                        fragment,
+                        packet: header.seq,
+                        payload: datagram.slice_ref(payload),
+                    };
+                    self.receive_message(now, incoming);
+                }
+                Frame::Ping => {
+                    self.stats.keepalive_count += 1;
+                    self.ack_pending |= fresh;
+                }
+                Frame::Disconnect { code, text } => {
+                    self.close_with(CloseCause::PeerClosed(disconnect_reason(code, text)));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_ack(&mut self, now: Instant, header: &DataHeader) {
+        let channels = &mut self.channels;
+        let outcome = self
+            .sent
+            .on_ack(header.ack, header.ack_bits, self.next_seq, now, |m, f| {
+                if let Some(c) = channels.get_mut(usize::from(m.channel)) {
+                    c.on_fate(m.id, f);
+                }
+            });
+        if let Some(sample) = outcome.rtt_sample {
+            self.rtt.on_sample(sample);
+        }
+        if outcome.acked > 0 {
+            self.rto_backoff = 0;
+        }
+        self.stats.packets_acked += u64::from(outcome.acked);
+        self.congestion.on_acked(outcome.acked_eliciting as usize);
+        self.detect_losses(now);
+    }
+
+    pub(super) fn detect_losses(&mut self, now: Instant) {
+        let rto = self.rtt.rto(self.rto_backoff);
+        let channels = &mut self.channels;
+        let losses = self
+            .sent
+            .detect_losses(now, self.rtt.loss_delay(), rto, |m, f| {
+                if let Some(c) = channels.get_mut(usize::from(m.channel)) {
+                    c.on_fate(m.id, f);
+                }
+            });
+        if losses.total() > 0 {
+            self.stats.packets_lost += u64::from(losses.total());
+            self.congestion.on_lost(losses.total());
+        }
+        self.congestion.on_tick(now, self.rtt.srtt().unwrap_or(rto));
+        if losses.by_timeout > 0 {
+            self.rto_backoff = (self.rto_backoff + 1).min(MAX_BACKOFF);
+        }
+    }
+
+    /// `Err(None)`: malformed, drop the packet. `Err(Some(why))`: the peer lies.
+    fn validate_frames(&self, frames: &[u8]) -> Result<(), Option<&'static str>> {
+        for frame in FrameIter::new(frames) {
+            let Ok(frame) = frame else { return Err(None) };
+            let Frame::Message {
+                delivery,
+                channel,
+                id,
+                ..
+            } = frame
+            else {
+                continue;
+            };
+            let Some(c) = self.channels.get(usize::from(channel)) else {
+                return Err(Some("message on a channel this side does not have"));
+            };
+            if c.delivery != delivery {
+                return Err(Some(
+                    "message with another delivery mode than its channel's",
+                ));
+            }
+            let arrival = match &c.inbox {
+                Inbox::Reliable(r) => r.check(id),
+                Inbox::Ordered(o) => o.check(id),
+                _ => Arrival::New,
+            };
+            if arrival == Arrival::OutOfWindow {
+                return Err(Some("message id beyond the receive window"));
+            }
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, delivery: Delivery, channel: u8, payload: Bytes) {
+        self.stats.in_messages += 1;
+        self.events.push_back(ConnEvent::Message {
+            delivery,
+            channel,
+            payload,
+        });
+    }
+
+    fn held_room(&self) -> usize {
+        self.max_held_bytes.saturating_sub(self.held_bytes())
+    }
+
+    fn receive_message(&mut self, now: Instant, m: Incoming) {
+        // `validate_frames` checked the channel exists.
+        let Some(c) = self.channels.get_mut(usize::from(m.channel)) else {
+            return;
+        };
+        let delivery = c.delivery;
+        match &mut c.inbox {
+            Inbox::Unreliable => self.deliver(delivery, m.channel, m.payload),
+            Inbox::Sequenced(s) => {
+                if s.accept(m.packet, m.id) {
+                    self.deliver(delivery, m.channel, m.payload);
+                } else {
+                    self.stats.stale_sequenced_dropped += 1;
+                }
+            }
+            Inbox::Reliable(r) => {
+                if r.check(m.id) != Arrival::New {
+                    self.stats.duplicates_dropped += 1;
+                    return;
+                }
+                r.record(m.id);
+                let Some(fragment) = m.fragment else {
+                    return self.deliver(delivery, m.channel, m.payload);
+                };
+                let room = self.held_room();
+                let assembled = self
+                    .reassembly
+                    .insert_unordered(m.channel, m.id, fragment, &m.payload, room, now);
+                self.on_assembled(delivery, m.channel, assembled);
+            }
+            Inbox::Ordered(o) => {
+                if o.check(m.id) != Arrival::New {
+                    self.stats.duplicates_dropped += 1;
+                    return;
+                }
+                let charge = m.payload.len() + HELD_PIECE_OVERHEAD;
+                if o.would_hold(m.id) && charge > self.held_room() {
+                    // Only a peer ignoring the shared budget gets here; the
+                    // message is not recorded, so the channel waits for it.
+                    self.stats.fragments_dropped += 1;
+                    return;
+                }
+                // Re-borrow: `held_room` needed all of `self`.
+                let Some(Inbox::Ordered(o)) = self
+                    .channels
+                    .get_mut(usize::from(m.channel))
+                    .map(|c| &mut c.inbox)
+                else {
+                    return;
+                };
+                let mut released = std::mem::take(&mut self.released);
+                let piece = Piece {
+                    payload: m.payload,
+                    fragment: m.fragment,
+                };
+                o.insert(m.id, piece, |p| released.push(p));
+                for piece in released.drain(..) {
+                    self.on_in_order(delivery, m.channel, piece);
+                }
+                self.released = released;
+            }
+        }
+    }
+
+    /// An ordered channel's next message or fragment, in order.
+    fn on_in_order(&mut self, delivery: Delivery, channel: u8, piece: Piece) {
+        let Some(fragment) = piece.fragment else {
+            self.stats.fragments_dropped += self.reassembly.on_whole_in_order(channel);
+            return self.deliver(delivery, channel, piece.payload);
+        };
+        let room = self.held_room();
+        let assembled = self
+            .reassembly
+            .push_in_order(channel, fragment, &piece.payload, room);
+        self.on_assembled(delivery, channel, assembled);
+    }
+
+    fn on_assembled(&mut self, delivery: Delivery, channel: u8, assembled: Assembled) {
+        match assembled {
+            Assembled::Held => {}
+            Assembled::Complete(message) => {
+                self.stats.messages_reassembled += 1;
+                self.deliver(delivery, channel, message);
+            }
+            Assembled::Dropped(pieces) => self.stats.fragments_dropped += pieces,
+        }
+    }
+}

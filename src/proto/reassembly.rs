@@ -1,0 +1,397 @@
+//! Joining the fragments of large reliable messages back into messages.
+//!
+//! On an unordered reliable channel fragments arrive in any order; each is
+//! placed by its index into the message whose first fragment has id
+//! `id - index`. On an ordered channel the reorder queue already hands
+//! fragments over in id order, so a message grows by appending, one per
+//! channel at a time.
+//!
+//! The peer decides what arrives, so nothing here trusts it: a fragment whose
+//! count differs from its siblings', whose size does not match theirs, or that
+//! would make the message larger than `max_message_size` drops its whole
+//! message, and a fragment that would push held bytes past the cap is
+//! dropped; both are counted. Memory grows only with fragments that arrived
+//! (never with a claimed count), and an unordered message that stops making
+//! progress expires.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::wire::Fragment;
+
+/// Bytes each held piece is charged on top of its payload, for its
+/// bookkeeping. Sender and receiver charge alike, so the sender's bound on
+/// what the receiver holds matches the receiver's own count.
+pub const HELD_PIECE_OVERHEAD: usize = 64;
+
+/// What became of a fragment handed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assembled {
+    /// Kept; its message is not complete yet.
+    Held,
+    /// It completed its message.
+    Complete(Bytes),
+    /// It broke a rule or the cap; this many pieces (it and any siblings
+    /// already held) were dropped.
+    Dropped(u64),
+}
+
+/// Sizes a message's pieces must agree on.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shape {
+    count: u16,
+    /// Length of every piece but the last, once one has been seen.
+    piece_len: Option<usize>,
+    /// Length of the last piece, once seen.
+    last_len: Option<usize>,
+}
+
+impl Shape {
+    /// Records `fragment`'s length, or says the pieces do not fit together.
+    fn admit(&mut self, fragment: Fragment, len: usize, max_message: usize) -> bool {
+        if fragment.count != self.count || len == 0 {
+            return false;
+        }
+        if fragment.index + 1 < fragment.count {
+            if self.piece_len.is_some_and(|l| l != len) {
+                return false;
+            }
+            self.piece_len = Some(len);
+        } else {
+            self.last_len = Some(len);
+        }
+        match (self.piece_len, self.last_len) {
+            (Some(piece), last) => {
+                let last = last.unwrap_or(1);
+                let total = (usize::from(self.count) - 1)
+                    .checked_mul(piece)
+                    .and_then(|t| t.checked_add(last));
+                last <= piece && total.is_some_and(|t| t <= max_message)
+            }
+            (None, Some(last)) => last <= max_message,
+            (None, None) => true,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Unordered {
+    shape: Shape,
+    pieces: Vec<(u16, Bytes)>,
+    charged: usize,
+    touched: Instant,
+}
+
+#[derive(Debug)]
+struct InOrder {
+    shape: Shape,
+    next_index: u16,
+    data: BytesMut,
+    charged: usize,
+}
+
+/// Partly received messages of one connection, all channels.
+#[derive(Debug)]
+pub struct Reassembly {
+    max_message: usize,
+    expiry: Duration,
+    unordered: HashMap<(u8, u16), Unordered>,
+    in_order: HashMap<u8, InOrder>,
+    bytes: usize,
+}
+
+impl Reassembly {
+    /// Messages up to `max_message` bytes; an unordered message with no new
+    /// fragment for `expiry` is dropped.
+    pub fn new(max_message: usize, expiry: Duration) -> Self {
+        Reassembly {
+            max_message,
+            expiry,
+            unordered: HashMap::new(),
+            in_order: HashMap::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Bytes charged for the pieces held.
+    pub fn held_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Messages partly received.
+    pub fn partial_messages(&self) -> usize {
+        self.unordered.len() + self.in_order.len()
+    }
+
+    /// A fragment from an unordered channel, `room` bytes of the cap left.
+    pub fn insert_unordered(
+        &mut self,
+        channel: u8,
+        id: u16,
+        fragment: Fragment,
+        payload: &[u8],
+        room: usize,
+        now: Instant,
+    ) -> Assembled {
+        let cost = payload.len() + HELD_PIECE_OVERHEAD;
+        let key = (channel, id.wrapping_sub(fragment.index));
+        let max_message = self.max_message;
+        let partial = match self.unordered.get_mut(&key) {
+            Some(p) => p,
+            None => {
+                if cost > room {
+                    return Assembled::Dropped(1);
+                }
+                self.unordered.entry(key).or_insert(Unordered {
+                    shape: Shape {
+                        count: fragment.count,
+                        ..Shape::default()
+                    },
+                    pieces: Vec::new(),
+                    charged: 0,
+                    touched: now,
+                })
+            }
+        };
+        if !partial.shape.admit(fragment, payload.len(), max_message) {
+            return self.drop_unordered(key, 1);
+        }
+        if cost > room {
+            return Assembled::Dropped(1);
+        }
+        // A held piece gets its own copy: a slice would keep its whole
+        // datagram alive while siblings are missing.
+        partial
+            .pieces
+            .push((fragment.index, Bytes::copy_from_slice(payload)));
+        partial.charged += cost;
+        partial.touched = now;
+        self.bytes += cost;
+        if partial.pieces.len() < usize::from(fragment.count) {
+            return Assembled::Held;
+        }
+        let Some(mut done) = self.unordered.remove(&key) else {
+            return Assembled::Held;
+        };
+        self.bytes -= done.charged;
+        done.pieces.sort_unstable_by_key(|(index, _)| *index);
+        let total = done.pieces.iter().map(|(_, p)| p.len()).sum();
+        let mut message = BytesMut::with_capacity(total);
+        for (_, piece) in &done.pieces {
+            message.extend_from_slice(piece);
+        }
+        Assembled::Complete(message.freeze())
+    }
+
+    fn drop_unordered(&mut self, key: (u8, u16), extra: u64) -> Assembled {
+        let held = self.unordered.remove(&key).map_or(0, |p| {
+            self.bytes -= p.charged;
+            p.pieces.len() as u64
+        });
+        Assembled::Dropped(held + extra)
+    }
+
+    /// The next in-order piece of an ordered channel, `room` bytes of the cap left.
+    pub fn push_in_order(
+        &mut self,
+        channel: u8,
+        fragment: Fragment,
+        payload: &[u8],
+        room: usize,
+    ) -> Assembled {
+        let cost = payload.len() + HELD_PIECE_OVERHEAD;
+        let mut dropped = 0;
+        if fragment.index == 0 {
+            // A new message while one is unfinished: the peer broke the order.
+            dropped += self.drop_in_order(channel);
+            self.in_order.insert(
+                channel,
+                InOrder {
+                    shape: Shape {
+                        count: fragment.count,
+                        ..Shape::default()
+                    },
+                    next_index: 0,
+                    data: BytesMut::new(),
+                    charged: 0,
+                },
+            );
+        }
+        let max_message = self.max_message;
+        let Some(partial) = self.in_order.get_mut(&channel) else {
+            return Assembled::Dropped(dropped + 1);
+        };
+        if partial.next_index != fragment.index
+            || !partial.shape.admit(fragment, payload.len(), max_message)
+            || cost > room
+        {
+            return Assembled::Dropped(dropped + 1 + self.drop_in_order(channel));
+        }
+        if partial.data.is_empty() {
+            // The shape check bounds count times piece length by max_message.
+            partial
+                .data
+                .reserve((usize::from(fragment.count) * payload.len()).min(max_message));
+        }
+        partial.data.extend_from_slice(payload);
+        partial.charged += cost;
+        partial.next_index += 1;
+        self.bytes += cost;
+        if partial.next_index < fragment.count {
+            return if dropped > 0 {
+                Assembled::Dropped(dropped)
+            } else {
+                Assembled::Held
+            };
+        }
+        let Some(done) = self.in_order.remove(&channel) else {
+            return Assembled::Held;
+        };
+        self.bytes -= done.charged;
+        Assembled::Complete(done.data.freeze())
+    }
+
+    /// A whole message arrived in order on `channel`: any unfinished
+    /// fragmented message there can never complete. Returns pieces dropped.
+    pub fn on_whole_in_order(&mut self, channel: u8) -> u64 {
+        self.drop_in_order(channel)
+    }
+
+    fn drop_in_order(&mut self, channel: u8) -> u64 {
+        self.in_order.remove(&channel).map_or(0, |p| {
+            self.bytes -= p.charged;
+            u64::from(p.next_index)
+        })
+    }
+
+    /// Drops unordered messages that made no progress for the expiry.
+    /// Returns the pieces dropped.
+    pub fn expire(&mut self, now: Instant) -> u64 {
+        let expiry = self.expiry;
+        let mut dropped = 0;
+        let mut freed = 0;
+        self.unordered.retain(|_, p| {
+            let keep = now.saturating_duration_since(p.touched) < expiry;
+            if !keep {
+                dropped += p.pieces.len() as u64;
+                freed += p.charged;
+            }
+            keep
+        });
+        self.bytes -= freed;
+        dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frag(index: u16, count: u16) -> Fragment {
+        Fragment { index, count }
+    }
+
+    #[test]
+    fn unordered_pieces_join_by_index_in_any_order() {
+        let now = Instant::now();
+        let mut r = Reassembly::new(1000, Duration::from_secs(1));
+        let pieces: [&[u8]; 3] = [b"abcd", b"efgh", b"ij"];
+        // First id 10: pieces have ids 10, 11, 12; they arrive 12, 10, 11.
+        for i in [2u16, 0] {
+            let got = r.insert_unordered(1, 10 + i, frag(i, 3), pieces[i as usize], 10_000, now);
+            assert_eq!(got, Assembled::Held);
+        }
+        assert_eq!(r.partial_messages(), 1);
+        let got = r.insert_unordered(1, 11, frag(1, 3), pieces[1], 10_000, now);
+        assert_eq!(got, Assembled::Complete(Bytes::from_static(b"abcdefghij")));
+        assert_eq!(r.held_bytes(), 0);
+        assert_eq!(r.partial_messages(), 0);
+    }
+
+    #[test]
+    fn inconsistent_pieces_drop_their_message() {
+        let now = Instant::now();
+        let mut r = Reassembly::new(1000, Duration::from_secs(1));
+        assert_eq!(
+            r.insert_unordered(0, 0, frag(0, 3), b"abcd", 10_000, now),
+            Assembled::Held
+        );
+        // Count changes mid-message.
+        assert_eq!(
+            r.insert_unordered(0, 1, frag(1, 4), b"efgh", 10_000, now),
+            Assembled::Dropped(2)
+        );
+        assert_eq!(r.held_bytes(), 0);
+        // A middle piece of another size.
+        r.insert_unordered(0, 10, frag(0, 3), b"abcd", 10_000, now);
+        assert_eq!(
+            r.insert_unordered(0, 11, frag(1, 3), b"efg", 10_000, now),
+            Assembled::Dropped(2)
+        );
+        // A last piece longer than the others.
+        r.insert_unordered(0, 20, frag(0, 2), b"ab", 10_000, now);
+        assert_eq!(
+            r.insert_unordered(0, 21, frag(1, 2), b"cde", 10_000, now),
+            Assembled::Dropped(2)
+        );
+        // A claimed size past the maximum: 1000 pieces of 4 bytes > 1000.
+        assert_eq!(
+            r.insert_unordered(0, 30, frag(0, 1000), b"abcd", 10_000, now),
+            Assembled::Dropped(1)
+        );
+        assert_eq!(r.partial_messages(), 0);
+        assert_eq!(r.held_bytes(), 0);
+    }
+
+    #[test]
+    fn the_cap_and_the_expiry_bound_what_is_held() {
+        let t0 = Instant::now();
+        let mut r = Reassembly::new(100_000, Duration::from_secs(2));
+        let piece = [7u8; 100];
+        let mut room = 1000;
+        let mut held = 0u64;
+        for first in (0..100u16).map(|m| m * 10) {
+            match r.insert_unordered(0, first, frag(0, 5), &piece, room, t0) {
+                Assembled::Held => held += 1,
+                Assembled::Dropped(1) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+            room = 1000usize.saturating_sub(r.held_bytes());
+        }
+        assert_eq!(held as usize, 1000 / (100 + HELD_PIECE_OVERHEAD));
+        assert!(r.held_bytes() <= 1000);
+        assert_eq!(r.expire(t0 + Duration::from_secs(1)), 0);
+        assert_eq!(r.expire(t0 + Duration::from_secs(2)), held);
+        assert_eq!(r.held_bytes(), 0);
+    }
+
+    #[test]
+    fn in_order_pieces_append_and_breaks_drop() {
+        let mut r = Reassembly::new(1000, Duration::from_secs(1));
+        assert_eq!(
+            r.push_in_order(3, frag(0, 2), b"abc", 10_000),
+            Assembled::Held
+        );
+        assert_eq!(
+            r.push_in_order(3, frag(1, 2), b"de", 10_000),
+            Assembled::Complete(Bytes::from_static(b"abcde"))
+        );
+        // A piece out of place drops the message.
+        r.push_in_order(3, frag(0, 3), b"abc", 10_000);
+        assert_eq!(
+            r.push_in_order(3, frag(2, 3), b"abc", 10_000),
+            Assembled::Dropped(2)
+        );
+        // A piece with no start is dropped.
+        assert_eq!(
+            r.push_in_order(3, frag(1, 3), b"abc", 10_000),
+            Assembled::Dropped(1)
+        );
+        // A whole message in the middle ends the unfinished one.
+        r.push_in_order(3, frag(0, 3), b"abc", 10_000);
+        assert_eq!(r.on_whole_in_order(3), 1);
+        assert_eq!(r.held_bytes(), 0);
+    }
+}
