@@ -83,6 +83,12 @@ pub struct Config {
     /// An unordered message whose fragments stop arriving for this long is
     /// dropped. Default 10 s.
     pub reassembly_timeout: Duration,
+    /// Most bytes per second one connection sends (UDP payload, headers
+    /// included), paced across ticks. Default `None`: no fixed cap; the rate
+    /// control finds what the path carries, growing while it is clear and
+    /// backing off on loss or queueing. Set it to share a server's uplink
+    /// among players or to honour a per-player budget.
+    pub max_send_rate: Option<u64>,
 }
 
 impl Default for Config {
@@ -106,6 +112,7 @@ impl Default for Config {
             max_message_size: 1024 * 1024,
             max_held_bytes: 8 * 1024 * 1024,
             reassembly_timeout: Duration::from_secs(10),
+            max_send_rate: None,
         }
     }
 }
@@ -167,6 +174,11 @@ impl Config {
         if self.held_bytes_per_channel() < self.held_cost_of_largest_message() {
             return Err(Error::InvalidConfig(
                 "max_held_bytes must give each reliable channel room for one max_message_size message",
+            ));
+        }
+        if self.max_send_rate == Some(0) {
+            return Err(Error::InvalidConfig(
+                "max_send_rate must be at least 1 byte per second",
             ));
         }
         if self.reassembly_timeout.is_zero() {

@@ -6,7 +6,7 @@
 //! |---|---|---|---|
 //! | send buffer | `Config::max_send_buffer_bytes` (payload + `proto::MESSAGE_OVERHEAD` per message) | 8 MiB | `Error::QueueFull`, memory stops growing |
 //! | reliable messages in flight | `Config::reliable_window` | 8192 per channel | `reliable_in_flight` stays <= window per channel |
-//! | congestion window | `MIN_WINDOW`, `MAX_WINDOW` in `src/proto/congestion.rs` (private) | 32..=768 packets | `congestion_window` stays in range |
+//! | congestion window | `MIN_WINDOW`, `MAX_WINDOW` in `src/proto/congestion.rs` (private) | 32..=3072 packets | `congestion_window` stays in range |
 //! | reorder queue | `Config::reliable_window` | 8192 | `reorder_queue` stays < window |
 //! | peers | `Config::max_clients` | 1024 | `RejectReason::ServerFull` |
 //! | pending handshakes | none kept (stateless cookie) | 0 | no heap growth per request |
@@ -99,7 +99,7 @@ const KIB: usize = 1024;
 /// `proto::congestion` is private: its documented floor, start and ceiling.
 const MIN_WINDOW: usize = 32;
 const INITIAL_WINDOW: usize = 64;
-const MAX_WINDOW: usize = 768;
+const MAX_WINDOW: usize = 3072;
 const MIB: usize = 1024 * 1024;
 
 fn kib(bytes: isize) -> f64 {
@@ -385,8 +385,8 @@ fn keep_fed(client: &mut Client, next: &mut u32) {
 }
 
 /// On a clean fast link a bulk sender's window grows past its initial 64
-/// packets up to the 768 ceiling; when the link turns to 40% loss it falls
-/// back to the 32 floor. Every sample stays within [32, 768].
+/// packets up to the 3072 ceiling; when the link turns to 40% loss it falls
+/// back to the 32 floor. Every sample stays within [32, 3072].
 #[test]
 fn congestion_window_grows_on_a_clean_link_and_falls_under_heavy_loss() {
     let _serial = serial();

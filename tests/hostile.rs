@@ -956,9 +956,9 @@ fn forged_and_replayed_data_packets_are_dropped_counted_and_change_nothing() {
     assert_eq!(m3.duplicates_dropped - m2.duplicates_dropped, 2);
     assert_eq!(m3.in_messages, m2.in_messages);
 
-    // The peer moves on by 1 200 packets; a replay of the first capture is now
-    // older than the receive history: late, and its message a duplicate.
-    for _ in 0..1_200 {
+    // The peer moves on by 4 300 packets; a replay of the first capture is now
+    // older than the 4096-packet receive history: late, and its message a duplicate.
+    for _ in 0..4_300 {
         let ack_only = p.next(|_| {});
         p.sock.send_to(&ack_only, server_addr()).unwrap();
     }

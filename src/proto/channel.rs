@@ -107,6 +107,14 @@ impl Channel {
         }
     }
 
+    /// Whether messages wait to go out, new or to be resent.
+    pub fn has_pending(&self) -> bool {
+        match &self.outbox {
+            Outbox::Unreliable(u) => u.len() > 0,
+            Outbox::Reliable(r) => r.has_pending(),
+        }
+    }
+
     /// Reliable messages sent and not yet acknowledged.
     pub fn in_flight(&self) -> usize {
         match &self.outbox {

@@ -6,7 +6,8 @@
 //! by one packet per window acknowledged; a round trip that loses more than
 //! `LOSS_TOLERANCE` of what it sent cuts the window by a quarter. It stays
 //! between `MIN_WINDOW` and `MAX_WINDOW`; the ceiling keeps every packet in
-//! flight inside the receiver's 1024-packet history. Unreliable messages are
+//! flight inside the receiver's 4096-packet history, and is large enough for
+//! the bandwidth-delay product of a 200 ms path at 20 MB/s. Unreliable messages are
 //! not held back by it.
 
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ pub const MIN_WINDOW: usize = 32;
 /// Window at the start of a connection, in packets.
 pub const INITIAL_WINDOW: usize = 64;
 /// Largest window, in packets.
-pub const MAX_WINDOW: usize = 768;
+pub const MAX_WINDOW: usize = 3072;
 /// Fraction of a round trip's packets that may be lost before the window shrinks.
 pub const LOSS_TOLERANCE: f64 = 0.10;
 

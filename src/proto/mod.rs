@@ -3,13 +3,16 @@
 //! Sans-IO: time is an argument, datagrams go in and out as bytes, and nothing
 //! here reads a clock, touches a socket or spawns a thread. Each file owns one
 //! concern: sequence arithmetic, RTT, received-packet history, sent-packet
-//! record, send buffers, receive windows, channels, fragment reassembly, the
-//! handshake, and the connection that ties them together.
+//! record, send buffers, receive windows, channels, fragment reassembly,
+//! congestion window, rate control and pacing, the handshake, and the
+//! connection that ties them together.
 
 mod channel;
 mod congestion;
 mod connection;
 pub mod handshake;
+mod pacer;
+mod rate;
 mod reassembly;
 mod receive;
 mod received;

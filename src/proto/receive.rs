@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::reassembly::HELD_PIECE_OVERHEAD;
+use super::received::HISTORY;
 use super::seq::{seq_diff, seq_newer};
 use crate::wire::Fragment;
 
@@ -51,13 +52,13 @@ pub struct SequencedReceiver {
 
 impl SequencedReceiver {
     /// Forgets the newest delivered message once fresh packets have moved well
-    /// past it: a packet 1024 or more newer is older than the receive history,
+    /// past it: a packet `HISTORY` or more newer is older than the receive history,
     /// so any later packet that passes as fresh is newer. Without this, an
     /// idle sequenced channel would look "newer" again only after a wrap.
     pub fn on_fresh_packet(&mut self, packet: u16) {
         if self
             .latest
-            .is_some_and(|(p, _)| seq_diff(packet, p) >= 1024)
+            .is_some_and(|(p, _)| seq_diff(packet, p) >= HISTORY as i32)
         {
             self.latest = None;
         }

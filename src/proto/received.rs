@@ -8,7 +8,9 @@
 
 use super::seq::{seq_diff, seq_newer};
 
-const HISTORY: usize = 1024;
+/// Packets remembered: enough for a congestion window sized for a long fat
+/// path (see `congestion::MAX_WINDOW`) to stay inside it.
+pub const HISTORY: usize = 4096;
 const WORDS: usize = HISTORY / 64;
 
 /// Why an arriving packet was not new.
@@ -142,7 +144,7 @@ mod tests {
         let mut r = ReceivedPackets::default();
         assert_eq!(r.ack_state(), (0, 0));
         let mut seq = 65_000u16;
-        for _ in 0..2000 {
+        for _ in 0..(HISTORY + 1000) {
             assert_eq!(r.check(seq), Ok(()));
             r.record(seq);
             assert_eq!(r.check(seq), Err(Stale::Duplicate));
@@ -151,7 +153,10 @@ mod tests {
         let (ack, bits) = r.ack_state();
         assert_eq!(ack, seq.wrapping_sub(1));
         assert_eq!(bits, u32::MAX);
-        assert_eq!(r.check(seq.wrapping_sub(1500)), Err(Stale::TooOld));
+        assert_eq!(
+            r.check(seq.wrapping_sub(HISTORY as u16 + 500)),
+            Err(Stale::TooOld)
+        );
     }
 
     #[test]
@@ -181,18 +186,19 @@ mod tests {
     fn big_jump_clears_history() {
         let mut r = ReceivedPackets::default();
         r.record(1);
-        r.record(3000);
-        assert_eq!(r.ack_state(), (3000, 0));
+        r.record(1 + HISTORY as u16 + 100);
+        assert_eq!(r.ack_state(), (1 + HISTORY as u16 + 100, 0));
         assert_eq!(r.check(1), Err(Stale::TooOld));
     }
 
     #[test]
     fn bits_below_never_report_packets_past_the_history() {
         let mut r = ReceivedPackets::default();
-        for s in 0..1100u16 {
+        let last = HISTORY as u16 + 75;
+        for s in 0..=last {
             r.record(s);
         }
-        // 1099 - 1023 = 76 is the oldest remembered; below it nothing may show.
+        // last - (HISTORY - 1) = 76 is the oldest remembered; below it nothing may show.
         assert_eq!(r.bits_below(80), 0b1111);
         assert_eq!(r.bits_below(77), 0b1);
         assert_eq!(r.bits_below(70), 0);

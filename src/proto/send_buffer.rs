@@ -248,6 +248,11 @@ impl ReliableSender {
         self.resend.push_back(id);
     }
 
+    /// Whether messages wait to be sent, new or again.
+    pub fn has_pending(&self) -> bool {
+        !self.resend.is_empty() || self.next_unsent < self.slots.len()
+    }
+
     /// Whether every message has been acknowledged.
     pub fn is_drained(&self) -> bool {
         self.slots.is_empty()

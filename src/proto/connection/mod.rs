@@ -18,6 +18,8 @@ use bytes::Bytes;
 
 use super::channel::{Channel, Outbox};
 use super::congestion::Congestion;
+use super::pacer::Pacer;
+use super::rate::RateControl;
 use super::reassembly::Reassembly;
 use super::receive::Piece;
 use super::received::{ReceivedPackets, MAX_JUMP};
@@ -118,6 +120,8 @@ pub struct Connection {
     rtt: RttEstimator,
     rto_backoff: u32,
     congestion: Congestion,
+    rate: RateControl,
+    pacer: Pacer,
     channels: Vec<Channel>,
     /// Fragments of large messages waiting for their siblings.
     reassembly: Reassembly,
@@ -178,6 +182,8 @@ impl Connection {
             rtt: RttEstimator::new(config.min_rto, config.max_rto, config.initial_rto),
             rto_backoff: 0,
             congestion: Congestion::default(),
+            rate: RateControl::new(config.max_send_rate),
+            pacer: Pacer::new(now, RateControl::new(config.max_send_rate).rate()),
             channels: config
                 .channels
                 .iter()
@@ -414,6 +420,11 @@ impl Connection {
         if let State::Closing { linger_until, .. } = self.state {
             deadline = deadline.min(linger_until);
         }
+        if self.has_pending_data() {
+            if let Some(t) = self.pacer.next_send_time(self.rate.rate()) {
+                deadline = deadline.min(t);
+            }
+        }
         Some(deadline)
     }
 
@@ -446,6 +457,28 @@ impl Connection {
             .iter()
             .map(|c| c.bytes() + c.len() * MESSAGE_OVERHEAD)
             .sum()
+    }
+
+    /// Whether any channel has messages waiting to go out (new or resent).
+    pub fn has_pending_data(&self) -> bool {
+        self.channels.iter().any(Channel::has_pending)
+    }
+
+    /// The pacing rate, bytes per second.
+    pub fn send_rate(&self) -> f64 {
+        self.rate.rate()
+    }
+
+    /// Bytes per second the peer acknowledged over the last round trip.
+    pub fn delivery_rate(&self) -> f64 {
+        self.rate.delivery_rate()
+    }
+
+    /// How long what is queued now would take to leave at the current rate.
+    pub fn queue_time(&self) -> Duration {
+        Duration::from_secs_f64(
+            (self.unsent_bytes() as f64 / self.rate.rate().max(1.0)).min(3600.0),
+        )
     }
 
     /// Payload bytes not yet put on the wire.

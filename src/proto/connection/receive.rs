@@ -142,6 +142,8 @@ impl Connection {
         }
         self.stats.packets_acked += u64::from(outcome.acked);
         self.congestion.on_acked(outcome.acked_eliciting as usize);
+        self.rate
+            .on_acked(outcome.acked_bytes, outcome.rtt_sample, now);
         self.detect_losses(now);
     }
 
@@ -158,8 +160,11 @@ impl Connection {
         if losses.total() > 0 {
             self.stats.packets_lost += u64::from(losses.total());
             self.congestion.on_lost(losses.total());
+            self.rate.on_lost(losses.total());
         }
-        self.congestion.on_tick(now, self.rtt.srtt().unwrap_or(rto));
+        let rtt = self.rtt.srtt().unwrap_or(rto);
+        self.congestion.on_tick(now, rtt);
+        self.rate.on_tick(now, rtt);
         if losses.by_timeout > 0 {
             self.rto_backoff = (self.rto_backoff + 1).min(MAX_BACKOFF);
         }

@@ -35,9 +35,14 @@ impl Connection {
         let mut carried = self.sent.take_list();
         let mut eliciting = false;
         let mut frames = 0usize;
-        let may_elicit = self.sent.eliciting_in_flight() < self.congestion.window();
-        let peer_listening = self.sent.ahead_of_acked(seq) < MAX_UNACKED_RUN;
-        if self.ping_pending && may_elicit {
+        // Acks and pings are tiny and never wait; messages go at the rate.
+        let paced = self.pacer.may_send(now, self.rate.rate());
+        if !paced && self.has_pending_data() {
+            self.rate.on_rate_limited();
+        }
+        let may_elicit = paced && self.sent.eliciting_in_flight() < self.congestion.window();
+        let peer_listening = paced && self.sent.ahead_of_acked(seq) < MAX_UNACKED_RUN;
+        if self.ping_pending && self.sent.eliciting_in_flight() < self.congestion.window() {
             wire::emit_ping(out);
             self.ping_pending = false;
             self.stats.keepalive_count += 1;
@@ -70,6 +75,8 @@ impl Connection {
         self.stats.out_packets += 1;
         self.stats.out_bytes += out.len() as u64;
         if frames > 0 {
+            self.pacer.on_sent(out.len());
+            self.rate.on_sent();
             let channels = &mut self.channels;
             let lost = self
                 .sent

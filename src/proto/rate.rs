@@ -1,0 +1,288 @@
+//! Rate control: the send rate a connection's pacer runs at.
+//!
+//! Judged once per round trip (an epoch), from what that round trip saw:
+//!
+//! * **Congested** when even its *smallest* RTT sample sat well above the
+//!   path's base RTT, or when more than `LOSS_TOLERANCE` of its packets were
+//!   lost. A standing queue raises every sample, jitter only some, so the
+//!   epoch's minimum tells them apart and jitter is not read as congestion.
+//!   Game links lose packets at random (radio, busy Wi-Fi), jitter makes
+//!   loss detection declare some packets lost that were only late, and a
+//!   queue fills before it drops; so loss alone counts only when it is heavy,
+//!   seen over enough packets, and the path delivered less than half of what
+//!   the sender pushed at it (a policer that drops without queueing).
+//!   The rate then falls to what the path delivered (a little under), but at
+//!   most by half per epoch, so one noisy measurement cannot collapse it.
+//! * **Clear and sending at the rate**: the rate grows, doubling per epoch
+//!   until the first congestion, then by a tenth.
+//! * **Clear but the game sent less**: the rate stays; an idle connection
+//!   earns no credit it has not proven the path can carry.
+//!
+//! The thresholds are absolute (a 10% loss, a queue of 15 ms or a quarter of
+//! the base RTT), so a low-RTT link's tiny variations never look like
+//! congestion, and the rate never drops below `MIN_RATE`, which keeps a
+//! game's unreliable state stream flowing. A configured limit caps it.
+
+use std::time::{Duration, Instant};
+
+/// Fraction of an epoch's packets that may be lost before it counts as congested.
+pub const LOSS_TOLERANCE: f64 = 0.50;
+
+/// Packets an epoch must lose before its loss ratio is trusted.
+const MIN_LOSSES: u32 = 8;
+
+/// RTT samples an epoch needs before its minimum is trusted as a queue signal.
+const MIN_SAMPLES: u32 = 4;
+
+/// Lowest rate, bytes per second.
+pub const MIN_RATE: f64 = 256.0 * 1024.0;
+
+/// Rate at the start of a connection, bytes per second.
+pub const INITIAL_RATE: f64 = 1024.0 * 1024.0;
+
+/// Shortest epoch: below this an epoch holds too few acks to judge.
+const MIN_EPOCH: Duration = Duration::from_millis(5);
+
+/// Queueing delay always tolerated, above the base RTT.
+const QUEUE_DELAY_FLOOR: Duration = Duration::from_millis(15);
+
+/// How long the base RTT (the path's RTT without queues) is remembered; a
+/// longer path after a route change is learned within this.
+const BASE_RTT_WINDOW: Duration = Duration::from_secs(10);
+
+/// Growth per clear epoch after the first congestion.
+const GROWTH: f64 = 1.1;
+
+/// Rate control state of one connection.
+#[derive(Debug, Clone)]
+pub struct RateControl {
+    rate: f64,
+    limit: f64,
+    slow_start: bool,
+    epoch_start: Option<Instant>,
+    acked_bytes: u64,
+    sent: u32,
+    lost: u32,
+    limited: bool,
+    epoch_min_rtt: Option<Duration>,
+    samples: u32,
+    base_rtt: Option<Duration>,
+    window_min_rtt: Option<Duration>,
+    window_start: Option<Instant>,
+    delivery_rate: f64,
+}
+
+impl RateControl {
+    /// A controller capped at `limit` bytes per second, if given.
+    pub fn new(limit: Option<u64>) -> Self {
+        let limit = limit.map_or(f64::INFINITY, |l| (l as f64).max(1.0));
+        RateControl {
+            rate: INITIAL_RATE.min(limit),
+            limit,
+            slow_start: true,
+            epoch_start: None,
+            acked_bytes: 0,
+            sent: 0,
+            lost: 0,
+            limited: false,
+            epoch_min_rtt: None,
+            samples: 0,
+            base_rtt: None,
+            window_min_rtt: None,
+            window_start: None,
+            delivery_rate: 0.0,
+        }
+    }
+
+    /// The send rate, bytes per second.
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// Bytes per second the peer acknowledged over the last epoch.
+    pub fn delivery_rate(&self) -> f64 {
+        self.delivery_rate
+    }
+
+    /// A packet went out.
+    pub fn on_sent(&mut self) {
+        self.sent += 1;
+    }
+
+    /// The pacer held data back: the connection wanted more than the rate.
+    pub fn on_rate_limited(&mut self) {
+        self.limited = true;
+    }
+
+    /// Packets of `bytes` bytes were acknowledged; `rtt` is the sample they gave.
+    pub fn on_acked(&mut self, bytes: u64, rtt: Option<Duration>, now: Instant) {
+        self.acked_bytes += bytes;
+        let Some(rtt) = rtt else { return };
+        self.samples += 1;
+        self.epoch_min_rtt = Some(self.epoch_min_rtt.map_or(rtt, |m| m.min(rtt)));
+        self.window_min_rtt = Some(self.window_min_rtt.map_or(rtt, |m| m.min(rtt)));
+        self.base_rtt = Some(self.base_rtt.map_or(rtt, |b| b.min(rtt)));
+        let start = *self.window_start.get_or_insert(now);
+        if now.saturating_duration_since(start) >= BASE_RTT_WINDOW {
+            // Forget what is older than the window: the path may have changed.
+            self.base_rtt = self.window_min_rtt;
+            self.window_min_rtt = Some(rtt);
+            self.window_start = Some(now);
+        }
+    }
+
+    /// `lost` packets were declared lost.
+    pub fn on_lost(&mut self, lost: u32) {
+        self.lost += lost;
+    }
+
+    /// Closes the epoch if one round trip (`rtt`) has passed, adjusting the rate.
+    pub fn on_tick(&mut self, now: Instant, rtt: Duration) {
+        let Some(start) = self.epoch_start else {
+            self.epoch_start = Some(now);
+            return;
+        };
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed < rtt.max(MIN_EPOCH) {
+            return;
+        }
+        self.delivery_rate = self.acked_bytes as f64 / elapsed.as_secs_f64();
+        if self.congested() {
+            let floor = (self.rate * 0.5).max(self.delivery_rate * 0.9);
+            self.rate = self.rate.min(floor).max(MIN_RATE);
+            self.slow_start = false;
+        } else if self.limited {
+            self.rate *= if self.slow_start { 2.0 } else { GROWTH };
+        }
+        self.rate = self.rate.min(self.limit);
+        self.epoch_start = Some(now);
+        self.acked_bytes = 0;
+        self.sent = 0;
+        self.lost = 0;
+        self.limited = false;
+        self.epoch_min_rtt = None;
+        self.samples = 0;
+    }
+
+    fn congested(&self) -> bool {
+        let judged = self.sent.max(self.lost).max(1);
+        let lossy = self.limited
+            && self.lost >= MIN_LOSSES
+            && f64::from(self.lost) / f64::from(judged) > LOSS_TOLERANCE
+            && self.delivery_rate < self.rate * 0.5;
+        let queued = match (self.epoch_min_rtt, self.base_rtt) {
+            (Some(min), Some(base)) if self.samples >= MIN_SAMPLES => {
+                min.saturating_sub(base) > QUEUE_DELAY_FLOOR.max(base / 4)
+            }
+            _ => false,
+        };
+        lossy || queued
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// One epoch of 20 ms in which the sender wanted more than the rate
+    /// (when `limited`), the path delivered `delivered` bytes/s, lost `lost`
+    /// of 100 packets, and gave RTT samples `rtts`.
+    fn epoch(
+        c: &mut RateControl,
+        t: &mut Instant,
+        limited: bool,
+        delivered: f64,
+        lost: u32,
+        rtts: &[u64],
+    ) {
+        for _ in 0..100 {
+            c.on_sent();
+        }
+        if limited {
+            c.on_rate_limited();
+        }
+        c.on_lost(lost);
+        let per = delivered * 0.020 / rtts.len().max(1) as f64;
+        for r in rtts {
+            c.on_acked(per as u64, Some(ms(*r)), *t);
+        }
+        *t += ms(20);
+        c.on_tick(*t, ms(20));
+    }
+
+    #[test]
+    fn grows_on_a_clear_path_only_when_used() {
+        let mut t = Instant::now();
+        let mut c = RateControl::new(None);
+        c.on_tick(t, ms(20));
+        epoch(&mut c, &mut t, false, 10_000.0, 0, &[20, 21]);
+        assert_eq!(c.rate(), INITIAL_RATE, "an idle connection earns nothing");
+        epoch(&mut c, &mut t, true, INITIAL_RATE, 0, &[20, 21]);
+        assert_eq!(c.rate(), 2.0 * INITIAL_RATE, "slow start doubles");
+    }
+
+    #[test]
+    fn jitter_and_light_loss_are_not_congestion_but_a_queue_is() {
+        let mut t = Instant::now();
+        let mut c = RateControl::new(None);
+        c.on_tick(t, ms(20));
+        for _ in 0..3 {
+            epoch(&mut c, &mut t, true, 8e6, 0, &[20, 22]);
+        }
+        let before = c.rate();
+        // 10±10 ms jitter: some samples high, the minimum stays at the base.
+        epoch(&mut c, &mut t, true, 8e6, 5, &[20, 38, 29, 21, 40]);
+        assert!(c.rate() > before, "jitter and 5% loss: still growing");
+        // Too few samples to judge a queue by.
+        let before = c.rate();
+        epoch(&mut c, &mut t, true, 8e6, 0, &[60, 70]);
+        assert!(c.rate() > before, "two high samples are not a queue");
+        // A standing queue of 40 ms: every sample is high.
+        let before = c.rate();
+        epoch(&mut c, &mut t, true, 1e6, 0, &[60, 62, 70, 61]);
+        assert!(c.rate() < before, "a queue backs off");
+        assert!(c.rate() >= before * 0.5, "at most by half per epoch");
+        // 40% loss with no queue is not congestion (random loss, late
+        // packets); losing most packets while delivering under half the
+        // rate is, and backs off until the rate is near what was delivered.
+        let before = c.rate();
+        epoch(&mut c, &mut t, true, 1e6, 40, &[20]);
+        assert!(c.rate() > before);
+        for _ in 0..10 {
+            epoch(&mut c, &mut t, true, 1e6, 60, &[20]);
+        }
+        assert!(c.rate() <= 2.2e6 && c.rate() >= 0.9e6, "rate {}", c.rate());
+        // Recovery once it clears.
+        for _ in 0..30 {
+            epoch(&mut c, &mut t, true, 9e6, 0, &[20]);
+        }
+        assert!(c.rate() > 9e6, "rate {}", c.rate());
+    }
+
+    #[test]
+    fn never_below_the_floor_nor_above_the_limit() {
+        let mut t = Instant::now();
+        let mut c = RateControl::new(Some(300_000));
+        c.on_tick(t, ms(20));
+        assert_eq!(c.rate(), 300_000.0);
+        for _ in 0..10 {
+            epoch(&mut c, &mut t, true, 1e9, 0, &[1]);
+        }
+        assert_eq!(c.rate(), 300_000.0);
+        for _ in 0..50 {
+            epoch(&mut c, &mut t, true, 0.0, 90, &[]);
+        }
+        assert_eq!(c.rate(), MIN_RATE);
+        // A quiet epoch's few losses prove nothing.
+        for _ in 0..5 {
+            c.on_lost(5);
+            t += ms(20);
+            c.on_tick(t, ms(20));
+        }
+        assert_eq!(c.rate(), MIN_RATE);
+    }
+}
