@@ -110,6 +110,25 @@ pub struct Metrics {
     pub in_bandwidth: f64,
     /// Send bandwidth over the last measurement interval, bytes per second.
     pub out_bandwidth: f64,
+    /// The rate the connection paces its sending at, bytes per second: rate
+    /// control's estimate of what the path carries, capped by `Config::max_send_rate`.
+    pub send_rate: f64,
+    /// Bytes per second the peer acknowledged over the last round trip.
+    pub delivery_rate: f64,
+    /// How long the messages queued now would wait to leave at `send_rate`.
+    #[serde(serialize_with = "as_millis")]
+    pub queue_time: Duration,
+    /// Bytes held for messages not yet deliverable (fragments of unfinished
+    /// messages, ordered messages waiting for a gap), charged as against
+    /// `Config::max_held_bytes`.
+    pub held_bytes: usize,
+    /// Messages sent split into fragments.
+    pub messages_fragmented: u64,
+    /// Messages received as fragments and joined.
+    pub messages_reassembled: u64,
+    /// Fragments dropped: inconsistent with their siblings, past the held
+    /// bytes cap, or expired unfinished.
+    pub fragments_dropped: u64,
 }
 
 impl Metrics {
@@ -153,6 +172,13 @@ impl Metrics {
             send_failures: s.send_failures,
             in_bandwidth: meter.in_rate,
             out_bandwidth: meter.out_rate,
+            send_rate: conn.send_rate(),
+            delivery_rate: conn.delivery_rate(),
+            queue_time: conn.queue_time(),
+            held_bytes: conn.held_bytes(),
+            messages_fragmented: s.messages_fragmented,
+            messages_reassembled: s.messages_reassembled,
+            fragments_dropped: s.fragments_dropped,
         }
     }
 }

@@ -441,6 +441,48 @@ static CONNECTION: &[Family<Metrics>] = &[
         help: "Bytes sent per second over the last measurement interval.",
         value: |m| Value::Real(m.out_bandwidth),
     },
+    Family {
+        name: "send_rate_bytes_per_second",
+        kind: Kind::Gauge,
+        help: "Rate the connection paces its sending at.",
+        value: |m| Value::Real(m.send_rate),
+    },
+    Family {
+        name: "delivery_rate_bytes_per_second",
+        kind: Kind::Gauge,
+        help: "Bytes the peer acknowledged per second over the last round trip.",
+        value: |m| Value::Real(m.delivery_rate),
+    },
+    Family {
+        name: "queue_time_seconds",
+        kind: Kind::Gauge,
+        help: "How long queued messages would wait to leave at the send rate.",
+        value: |m| Value::Real(m.queue_time.as_secs_f64()),
+    },
+    Family {
+        name: "held_bytes",
+        kind: Kind::Gauge,
+        help: "Bytes held for messages not yet deliverable.",
+        value: |m| m.held_bytes.into(),
+    },
+    Family {
+        name: "messages_fragmented_total",
+        kind: Kind::Counter,
+        help: "Messages sent split into fragments.",
+        value: |m| Value::Count(m.messages_fragmented),
+    },
+    Family {
+        name: "messages_reassembled_total",
+        kind: Kind::Counter,
+        help: "Messages received as fragments and joined.",
+        value: |m| Value::Count(m.messages_reassembled),
+    },
+    Family {
+        name: "fragments_dropped_total",
+        kind: Kind::Counter,
+        help: "Fragments dropped as inconsistent, over the held-bytes cap, or expired.",
+        value: |m| Value::Count(m.fragments_dropped),
+    },
 ];
 
 /// Families of the whole server.
