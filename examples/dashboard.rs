@@ -39,7 +39,7 @@ mod table;
 #[path = "dashboard/ui.rs"]
 mod ui;
 
-use std::io::{self, IsTerminal};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -150,13 +150,14 @@ fn main() -> ExitCode {
     let result = if interactive {
         run_live(game, &o)
     } else {
-        run_report(game, o.seconds);
-        Ok(())
+        run_report(game, o.seconds)
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`| head`): nobody is left to tell.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("dashboard: terminal error: {e}");
+            eprintln!("dashboard: {e}");
             ExitCode::FAILURE
         }
     }
@@ -169,7 +170,7 @@ fn main() -> ExitCode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
     Quit,
-    Turn(Knob, bool),
+    Turn { knob: Knob, up: bool },
     Reset,
 }
 
@@ -182,16 +183,17 @@ fn action_of(key: KeyEvent) -> Option<Action> {
     if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
         return Some(Action::Quit);
     }
+    let turn = |knob, up| Action::Turn { knob, up };
     Some(match key.code {
-        KeyCode::Char('q') | KeyCode::Esc => Action::Quit,
+        KeyCode::Char('q' | 'Q') | KeyCode::Esc => Action::Quit,
         // `=` is `+` without shift on most layouts.
-        KeyCode::Char('+' | '=') => Action::Turn(Knob::Loss, true),
-        KeyCode::Char('-' | '_') => Action::Turn(Knob::Loss, false),
-        KeyCode::Char(']') | KeyCode::Up => Action::Turn(Knob::Latency, true),
-        KeyCode::Char('[') | KeyCode::Down => Action::Turn(Knob::Latency, false),
-        KeyCode::Char('}') | KeyCode::Right => Action::Turn(Knob::Jitter, true),
-        KeyCode::Char('{') | KeyCode::Left => Action::Turn(Knob::Jitter, false),
-        KeyCode::Char('r') => Action::Reset,
+        KeyCode::Char('+' | '=') => turn(Knob::Loss, true),
+        KeyCode::Char('-' | '_') => turn(Knob::Loss, false),
+        KeyCode::Char(']') | KeyCode::Up => turn(Knob::Latency, true),
+        KeyCode::Char('[') | KeyCode::Down => turn(Knob::Latency, false),
+        KeyCode::Char('}') | KeyCode::Right => turn(Knob::Jitter, true),
+        KeyCode::Char('{') | KeyCode::Left => turn(Knob::Jitter, false),
+        KeyCode::Char('r' | 'R') => Action::Reset,
         _ => return None,
     })
 }
@@ -225,7 +227,7 @@ fn run_live(mut game: Game, o: &Options) -> io::Result<()> {
         };
         match action_of(key) {
             Some(Action::Quit) => return Ok(()),
-            Some(Action::Turn(knob, up)) => game.set_link(game.link().adjusted(knob, up)),
+            Some(Action::Turn { knob, up }) => game.set_link(game.link().adjusted(knob, up)),
             Some(Action::Reset) => game.set_link(o.link),
             None => continue,
         }
@@ -261,13 +263,14 @@ fn view_of<'a>(game: &Game, stats: &'a Stats, deadline: Option<Instant>) -> ui::
 
 /// Runs the game for `seconds` (or `HEADLESS_SECONDS`), printing the table
 /// as plain text every `REPORT_EVERY`.
-fn run_report(mut game: Game, seconds: Option<f64>) {
+fn run_report(mut game: Game, seconds: Option<f64>) -> io::Result<()> {
     let seconds = seconds.unwrap_or(HEADLESS_SECONDS);
-    println!(
-        "dashboard: output is not a terminal, so no live screen; running {seconds} s \
-         and printing the peer table every {} s",
+    writeln!(
+        io::stdout(),
+        "dashboard: no terminal to draw on and read keys from, so no live screen; \
+         running {seconds} s and printing the peer table every {} s",
         REPORT_EVERY.as_secs()
-    );
+    )?;
     let end = Instant::now() + Duration::from_secs_f64(seconds);
     let mut stats = Stats::default();
     let mut next_sample = Duration::ZERO;
@@ -278,17 +281,19 @@ fn run_report(mut game: Game, seconds: Option<f64>) {
         // A report due just before the end would repeat the final one.
         if Instant::now() >= next_report && next_report + REPORT_EVERY / 2 < end {
             next_report += REPORT_EVERY;
-            print_report(&game, &stats);
+            print_report(&game, &stats)?;
         }
         std::thread::sleep(INPUT_POLL);
     }
-    print_report(&game, &stats);
+    print_report(&game, &stats)
 }
 
-fn print_report(game: &Game, stats: &Stats) {
+fn print_report(game: &Game, stats: &Stats) -> io::Result<()> {
     let link = game.link();
     let t = game.tally();
-    println!(
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
         "\n[{:.1} s] link: loss {:.1} %, latency {} ms one-way, jitter +0..{} ms; \
          {}/{} connected; {} events in ({} out of order)",
         game.elapsed().as_secs_f64(),
@@ -299,8 +304,9 @@ fn print_report(game: &Game, stats: &Stats) {
         game.clients(),
         t.events_in,
         t.out_of_order,
-    );
+    )?;
     for line in table::text_lines(stats.rows(), stats.total()) {
-        println!("{line}");
+        writeln!(out, "{line}")?;
     }
+    out.flush()
 }

@@ -269,9 +269,11 @@ impl Game {
         self.clock.elapsed()
     }
 
-    /// Every connected peer with the server's metrics of its connection.
+    /// Every connected peer with the server's metrics of its connection,
+    /// in client order: a client keeps its line when it reconnects as a new peer.
     pub fn peers(&self) -> Vec<PeerView> {
-        self.server
+        let mut peers: Vec<PeerView> = self
+            .server
             .peers()
             .into_iter()
             .filter_map(|peer| {
@@ -286,7 +288,9 @@ impl Game {
                     metrics: self.server.metrics(peer)?,
                 })
             })
-            .collect()
+            .collect();
+        peers.sort_by_key(|p| (p.client, p.peer));
+        peers
     }
 
     /// Runs the game until virtual time has caught up with the wall clock.

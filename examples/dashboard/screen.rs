@@ -3,6 +3,7 @@
 //! does not leave the shell in raw mode on the alternate screen.
 
 use std::io::{self, Stdout};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
 use crossterm::cursor::{Hide, Show};
@@ -15,6 +16,12 @@ use ratatui::Terminal;
 
 pub type Term = Terminal<CrosstermBackend<Stdout>>;
 
+/// Whether the terminal is in full-screen mode. A panic restores it from
+/// the hook and then again from `Drop` while unwinding; the second time
+/// must do nothing, since leaving the alternate screen twice moves the
+/// cursor back over the panic message on some terminals.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
 pub struct Screen {
     terminal: Term,
 }
@@ -24,6 +31,7 @@ impl Screen {
     pub fn enter() -> io::Result<Screen> {
         install_panic_hook();
         enable_raw_mode()?;
+        ACTIVE.store(true, Ordering::SeqCst);
         let terminal = execute!(io::stdout(), EnterAlternateScreen, Hide)
             .and_then(|()| Terminal::new(CrosstermBackend::new(io::stdout())));
         match terminal {
@@ -48,8 +56,10 @@ impl Drop for Screen {
 
 /// Best effort: while restoring, there is nowhere left to report a failure.
 fn restore() {
-    let _ = disable_raw_mode();
-    let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+    if ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = disable_raw_mode();
+        let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+    }
 }
 
 /// Restores the terminal before the panic message is printed, so the

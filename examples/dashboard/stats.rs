@@ -37,8 +37,9 @@ pub enum Who {
 #[derive(Debug, Clone)]
 pub struct Row {
     pub who: Who,
-    pub rtt_ms: f64,
-    pub p99_ms: f64,
+    /// Smoothed RTT and its 99th percentile; `None` before the first sample.
+    pub rtt_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
     /// Loss over the last `LOSS_WINDOW`; `None` while no packet was resolved in it.
     pub loss_recent: Option<f64>,
     /// Loss over the whole connection; `None` before any packet was resolved.
@@ -129,7 +130,7 @@ impl Stats {
             })
             .collect();
         self.total = total_of(&self.rows, recent);
-        let rtt = self.total.as_ref().map(|t| t.rtt_ms);
+        let rtt = self.total.as_ref().and_then(|t| t.rtt_ms);
         let loss = self.total.as_ref().and_then(|t| t.loss_recent);
         push_capped(
             &mut self.rtt_history,
@@ -173,8 +174,8 @@ fn row_of(p: &PeerView, loss_recent: Option<f64>) -> Row {
             client: p.client.map(|i| i + 1),
             addr: p.addr,
         },
-        rtt_ms: ms(m.latency),
-        p99_ms: ms(m.rtt_p99),
+        rtt_ms: measured(m.latency),
+        p99_ms: measured(m.rtt_p99),
         loss_recent,
         loss_total: all_time.loss(),
         all_time,
@@ -193,14 +194,13 @@ fn total_of(rows: &[Row], recent: Resolved) -> Option<Row> {
     if rows.is_empty() {
         return None;
     }
-    let n = rows.len() as f64;
     let all_time = rows
         .iter()
         .fold(Resolved::default(), |sum, r| sum.plus(r.all_time));
     Some(Row {
         who: Who::All(rows.len()),
-        rtt_ms: rows.iter().map(|r| r.rtt_ms).sum::<f64>() / n,
-        p99_ms: rows.iter().map(|r| r.p99_ms).fold(0.0, f64::max),
+        rtt_ms: mean(rows.iter().filter_map(|r| r.rtt_ms)),
+        p99_ms: rows.iter().filter_map(|r| r.p99_ms).reduce(f64::max),
         loss_recent: recent.loss(),
         loss_total: all_time.loss(),
         all_time,
@@ -211,6 +211,16 @@ fn total_of(rows: &[Row], recent: Resolved) -> Option<Row> {
         pending_acks: rows.iter().map(|r| r.pending_acks).sum(),
         resends: rows.iter().map(|r| r.resends).sum(),
     })
+}
+
+/// Metrics report a round trip not yet measured as zero.
+fn measured(rtt: Duration) -> Option<f64> {
+    (!rtt.is_zero()).then(|| ms(rtt))
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (sum, n) = values.fold((0.0, 0u32), |(sum, n), v| (sum + v, n + 1));
+    (n > 0).then(|| sum / f64::from(n))
 }
 
 pub fn ms(d: Duration) -> f64 {

@@ -9,49 +9,80 @@ pub struct Column {
     pub width: u16,
     /// Numbers are right-aligned so their digits line up.
     pub numeric: bool,
+    /// On a narrow terminal the lowest priorities are left out first, so
+    /// the columns that remain keep their full width and stay readable.
+    priority: u8,
 }
 
-const fn col(title: &'static str, unit: &'static str, width: u16, numeric: bool) -> Column {
+const fn col(
+    title: &'static str,
+    unit: &'static str,
+    width: u16,
+    numeric: bool,
+    priority: u8,
+) -> Column {
     Column {
         title,
         unit,
         width,
         numeric,
+        priority,
     }
 }
 
-pub const COLUMNS: [Column; 12] = [
-    col("peer", "", 4, true),
-    col("client", "", 19, false),
-    col("rtt", "ms", 6, true),
-    col("p99", "ms", 6, true),
-    col("loss", "2 s %", 6, true),
-    col("loss", "all %", 6, true),
-    col("in", "KiB/s", 6, true),
-    col("out", "KiB/s", 6, true),
-    col("reorder", "msgs", 7, true),
-    col("send buf", "bytes", 9, true),
-    col("pending", "acks", 7, true),
-    col("resends", "msgs", 7, true),
+pub const COLUMNS: [Column; 13] = [
+    col("peer", "", 4, true, 12),
+    col("client", "", 6, false, 11),
+    col("address", "", 15, false, 2),
+    col("rtt", "ms", 6, true, 10),
+    col("p99", "ms", 6, true, 3),
+    col("loss", "2 s %", 6, true, 9),
+    col("loss", "all %", 6, true, 4),
+    col("in", "KiB/s", 6, true, 5),
+    col("out", "KiB/s", 6, true, 6),
+    col("reorder", "msgs", 7, true, 8),
+    col("send buf", "bytes", 9, true, 8),
+    col("pending", "acks", 7, true, 7),
+    col("resends", "msgs", 7, true, 1),
 ];
+
+// The recent-loss column's unit names the span of `stats::LOSS_WINDOW`.
+const _: () = assert!(crate::stats::LOSS_WINDOW.as_secs() == 2);
+
+/// Space between columns.
+pub const SPACING: u16 = 2;
+
+/// The indexes of the columns that fit in `width`, in table order.
+pub fn fitting(width: u16) -> Vec<usize> {
+    let mut shown: Vec<usize> = (0..COLUMNS.len()).collect();
+    let needed = |shown: &[usize]| -> u16 {
+        let widths: u16 = shown.iter().map(|&i| COLUMNS[i].width).sum();
+        widths + SPACING * (shown.len() as u16).saturating_sub(1)
+    };
+    while shown.len() > 1 && needed(&shown) > width {
+        if let Some(pos) = (0..shown.len()).min_by_key(|&p| COLUMNS[shown[p]].priority) {
+            shown.remove(pos);
+        }
+    }
+    shown
+}
 
 /// The text of each cell of `row`, in `COLUMNS` order.
 pub fn cells(row: &Row) -> [String; COLUMNS.len()] {
-    let (peer, client) = match row.who {
+    let (peer, client, address) = match row.who {
         Who::Peer { peer, client, addr } => (
             peer.to_string(),
-            format!(
-                "{:<3} {addr}",
-                client.map_or("?".to_owned(), |c| format!("#{c}"))
-            ),
+            client.map_or("?".to_owned(), |c| format!("#{c}")),
+            addr.to_string(),
         ),
-        Who::All(n) => ("all".to_owned(), format!("{n} peers")),
+        Who::All(n) => ("all".to_owned(), String::new(), format!("{n} peers")),
     };
     [
         peer,
         client,
-        format!("{:.1}", row.rtt_ms),
-        format!("{:.1}", row.p99_ms),
+        address,
+        millis(row.rtt_ms),
+        millis(row.p99_ms),
         percent(row.loss_recent),
         percent(row.loss_total),
         kib(row.in_bandwidth),
@@ -61,6 +92,10 @@ pub fn cells(row: &Row) -> [String; COLUMNS.len()] {
         row.pending_acks.to_string(),
         grouped(row.resends),
     ]
+}
+
+fn millis(ms: Option<f64>) -> String {
+    ms.map_or("-".to_owned(), |ms| format!("{ms:.1}"))
 }
 
 fn percent(fraction: Option<f64>) -> String {
@@ -91,10 +126,11 @@ pub fn text_lines(rows: &[Row], total: Option<&Row>) -> Vec<String> {
         for (c, t) in COLUMNS.iter().zip(texts) {
             let w = usize::from(c.width);
             if c.numeric {
-                out.push_str(&format!("{t:>w$}  "));
+                out.push_str(&format!("{t:>w$}"));
             } else {
-                out.push_str(&format!("{t:<w$}  "));
+                out.push_str(&format!("{t:<w$}"));
             }
+            out.push_str(&" ".repeat(usize::from(SPACING)));
         }
         out.trim_end().to_owned()
     };

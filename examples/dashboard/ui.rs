@@ -29,31 +29,36 @@ pub struct View<'a> {
     pub stats: &'a Stats,
 }
 
-const HEADER_LINES: u16 = 4;
-/// Sparkline heights below this are too coarse to read; the table keeps
-/// what is left.
-const MIN_SPARKLINE: u16 = 4;
+const HEADER_LINES: u16 = 5;
+/// A sparkline panel: its borders and at least one row of bars.
+const MIN_SPARKLINE: u16 = 3;
 
 pub fn draw(frame: &mut Frame, v: &View) {
-    // Borders, two header lines, the peers, the total line.
-    let table_height = 2 + 2 + v.stats.rows().len() as u16 + 1;
-    let [header, peers, rtt, loss, keys] = Layout::vertical([
+    let [header, body, keys] = Layout::vertical([
         Constraint::Length(HEADER_LINES + 2),
-        Constraint::Length(table_height),
-        Constraint::Min(MIN_SPARKLINE),
-        Constraint::Min(MIN_SPARKLINE),
+        Constraint::Min(0),
         Constraint::Length(1),
     ])
     .areas(frame.area());
+    // The table comes first; the sparklines share what is left, and leave
+    // out what does not fit rather than squeeze the table.
+    let table_height = (2 + 2 + v.stats.rows().len() as u16 + 1).min(body.height);
+    let [peers, charts] =
+        Layout::vertical([Constraint::Length(table_height), Constraint::Min(0)]).areas(body);
     draw_header(frame, header, v);
     draw_table(frame, peers, v.stats);
-    draw_rtt(frame, rtt, v.stats.rtt_history());
-    draw_loss(frame, loss, v.stats.loss_history());
+    if charts.height >= 2 * MIN_SPARKLINE {
+        let [rtt, loss] = Layout::vertical([Constraint::Fill(1); 2]).areas(charts);
+        draw_rtt(frame, rtt, v.stats.rtt_history());
+        draw_loss(frame, loss, v.stats.loss_history());
+    } else if charts.height >= MIN_SPARKLINE {
+        draw_rtt(frame, charts, v.stats.rtt_history());
+    }
     draw_keys(frame, keys);
 }
 
 fn label(text: &str) -> Span<'static> {
-    Span::styled(format!("{text:<9}"), Style::new().fg(Color::DarkGray))
+    Span::styled(format!("{text:<12}"), Style::new().fg(Color::DarkGray))
 }
 
 /// A value the keys change: stands out so a key press is seen to land.
@@ -65,127 +70,149 @@ fn setting(text: String) -> Span<'static> {
 }
 
 fn draw_header(frame: &mut Frame, area: Rect, v: &View) {
-    let link = &v.link;
-    let net = &v.net;
-    let t = &v.tally;
+    let lines = vec![
+        link_line(&v.link),
+        Line::from(vec![label("peers"), peers_text(v).into()]),
+        Line::from(vec![
+            label("datagrams"),
+            datagrams_text(&v.net, v.in_flight).into(),
+        ]),
+        Line::from(vec![label("to server"), to_server_text(&v.tally).into()]),
+        Line::from(vec![label("to clients"), to_clients_text(&v.tally).into()]),
+    ];
+    let title = format!(
+        " lentil dashboard: {} clients and a server on SimNetwork, in real time ",
+        v.clients
+    );
+    let block = Block::bordered().title(Line::from(title).bold());
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn link_line(link: &Link) -> Line<'static> {
+    Line::from(vec![
+        label("link"),
+        "loss ".into(),
+        setting(format!("{:.1} %", link.loss * 100.0)),
+        "   latency ".into(),
+        setting(format!("{} ms", stats::ms(link.latency).round())),
+        " one-way".into(),
+        "   jitter ".into(),
+        setting(format!("+0..{} ms", stats::ms(link.jitter).round())),
+        "   on each direction of every client link".dark_gray(),
+    ])
+}
+
+fn peers_text(v: &View) -> String {
+    let mut text = format!(
+        "{}/{} connected   {} reconnects   uptime {}",
+        v.connected,
+        v.clients,
+        v.tally.reconnects,
+        clock(v.uptime)
+    );
+    if let Some(left) = v.remaining {
+        text.push_str(&format!("   quits in {} s", left.as_secs() + 1));
+    }
+    text
+}
+
+/// Totals since the start, counted by the network itself.
+fn datagrams_text(net: &SimStats, in_flight: usize) -> String {
     let lost_share = if net.sent == 0 {
         0.0
     } else {
         net.dropped_loss as f64 / net.sent as f64 * 100.0
     };
-    let mut run = format!(
-        "{}/{} connected   {} reconnects   uptime {}",
-        v.connected,
-        v.clients,
-        t.reconnects,
-        clock(v.uptime)
-    );
-    if let Some(left) = v.remaining {
-        run.push_str(&format!("   quits in {} s", left.as_secs() + 1));
-    }
-    let lines = vec![
-        Line::from(vec![
-            label("link"),
-            "loss ".into(),
-            setting(format!("{:.1} %", link.loss * 100.0)),
-            "   latency ".into(),
-            setting(format!("{} ms", stats::ms(link.latency).round())),
-            " one-way".into(),
-            "   jitter ".into(),
-            setting(format!("+0..{} ms", stats::ms(link.jitter).round())),
-            "   on every datagram, client <-> server".dark_gray(),
-        ]),
-        Line::from(vec![label("peers"), run.into()]),
-        Line::from(vec![
-            label("network"),
-            format!(
-                "{} datagrams sent   {} delivered   {} lost ({lost_share:.1} %)   {} in flight",
-                grouped(net.sent),
-                grouped(net.delivered),
-                grouped(net.dropped_loss),
-                grouped(v.in_flight as u64),
-            )
-            .into(),
-        ]),
-        Line::from(vec![
-            label("traffic"),
-            format!(
-                "positions {} in   events {} in ({} out of order)   chat {} in, {} echoes out   snapshots {} out",
-                grouped(t.positions_in),
-                grouped(t.events_in),
-                t.out_of_order,
-                grouped(t.chats_in),
-                grouped(t.echoes_out),
-                grouped(t.snapshots_out),
-            )
-            .into(),
-        ]),
-    ];
-    let block = Block::bordered().title(
-        Line::from(format!(
-            " lentil dashboard: {} simulated clients and a server on SimNetwork, real time ",
-            v.clients
-        ))
-        .bold(),
-    );
-    frame.render_widget(Paragraph::new(lines).block(block), area);
+    format!(
+        "{} sent   {} delivered   {} lost ({lost_share:.1} %)   {} in flight",
+        grouped(net.sent),
+        grouped(net.delivered),
+        grouped(net.dropped_loss),
+        grouped(in_flight as u64),
+    )
+}
+
+fn to_server_text(t: &Tally) -> String {
+    format!(
+        "positions {}   events {}   chat {}   out of order {}",
+        grouped(t.positions_in),
+        grouped(t.events_in),
+        grouped(t.chats_in),
+        t.out_of_order,
+    )
+}
+
+/// Sent against arrived: unreliable snapshots fall behind by what was lost,
+/// reliable echoes only by what is still in flight.
+fn to_clients_text(t: &Tally) -> String {
+    format!(
+        "snapshots {} sent, {} arrived   echoes {} sent, {} arrived",
+        grouped(t.snapshots_out),
+        grouped(t.snapshots_in),
+        grouped(t.echoes_out),
+        grouped(t.echoes_in),
+    )
 }
 
 fn draw_table(frame: &mut Frame, area: Rect, stats: &Stats) {
-    let align = |numeric: bool| {
-        if numeric {
-            Alignment::Right
-        } else {
-            Alignment::Left
-        }
-    };
-    let header = Row::new(COLUMNS.iter().map(|c| {
+    let shown = table::fitting(area.width.saturating_sub(2));
+    let rows = stats.rows().iter().map(|r| body_row(&shown, r));
+    let widths = shown.iter().map(|&i| Constraint::Length(COLUMNS[i].width));
+    let mut t = Table::new(rows, widths)
+        .header(header_row(&shown))
+        .column_spacing(table::SPACING)
+        .block(Block::bordered().title(" peers, as the server sees them (Server::metrics) "));
+    if let Some(total) = stats.total() {
+        t = t.footer(body_row(&shown, total).bold());
+    }
+    frame.render_widget(t, area);
+}
+
+/// Numbers right-aligned so their digits line up, text left-aligned.
+fn align(numeric: bool) -> Alignment {
+    if numeric {
+        Alignment::Right
+    } else {
+        Alignment::Left
+    }
+}
+
+/// Column titles over their units, so the columns can stay narrow.
+fn header_row(shown: &[usize]) -> Row<'static> {
+    Row::new(shown.iter().map(|&i| {
+        let c = &COLUMNS[i];
         let text = Text::from(vec![
             Line::from(c.title).bold(),
             Line::from(c.unit).dark_gray(),
         ]);
         Cell::from(text.alignment(align(c.numeric)))
     }))
-    .height(2);
-    let body_row = |r: &stats::Row| {
-        let texts = table::cells(r);
-        Row::new(
-            COLUMNS
-                .iter()
-                .zip(texts)
-                .map(|(c, t)| Cell::from(Text::from(t).alignment(align(c.numeric)))),
-        )
-    };
-    let rows = stats.rows().iter().map(body_row);
-    let widths = COLUMNS.iter().map(|c| Constraint::Length(c.width));
-    let mut t = Table::new(rows, widths)
-        .header(header)
-        .column_spacing(2)
-        .block(Block::bordered().title(" peers, as the server sees them (Server::metrics) "));
-    if let Some(total) = stats.total() {
-        t = t.footer(body_row(total).bold());
-    }
-    frame.render_widget(t, area);
+    .height(2)
+}
+
+fn body_row(shown: &[usize], r: &stats::Row) -> Row<'static> {
+    let texts = table::cells(r);
+    Row::new(
+        shown.iter().map(|&i| {
+            Cell::from(Text::from(texts[i].clone()).alignment(align(COLUMNS[i].numeric)))
+        }),
+    )
 }
 
 fn draw_rtt(frame: &mut Frame, area: Rect, history: &VecDeque<Option<u64>>) {
     let shown = visible(history, area);
-    let ms = |v: u64| v as f64 / 100.0;
-    let title = summary(&shown, |v| format!("{:.1} ms", ms(v)));
+    let title = summary(&shown, hundredths);
     let top = shown.iter().flatten().max().copied().unwrap_or(0).max(1);
-    let block = Block::bordered()
-        .title(format!(" RTT, mean of peers  {title} "))
-        .title(Line::from(format!(" top {:.1} ms ", ms(top))).right_aligned());
+    let block = Block::bordered().title(format!(" RTT ms, mean of peers   {title} "));
     frame.render_widget(sparkline(shown, top, Color::Cyan).block(block), area);
 }
 
 fn draw_loss(frame: &mut Frame, area: Rect, history: &VecDeque<Option<u64>>) {
-    // Loss is drawn against at least 10 %, so a percent or two looks small
+    // Bars are drawn against at least 10 %, so a percent or two looks small
     // rather than filling the panel.
     const FLOOR: u64 = 1000;
     let shown = visible(history, area);
-    let pct = |v: u64| v as f64 / 100.0;
-    let title = summary(&shown, |v| format!("{:.1} %", pct(v)));
+    let title = summary(&shown, hundredths);
     let top = shown
         .iter()
         .flatten()
@@ -193,13 +220,17 @@ fn draw_loss(frame: &mut Frame, area: Rect, history: &VecDeque<Option<u64>>) {
         .copied()
         .unwrap_or(0)
         .max(FLOOR);
-    let block = Block::bordered()
-        .title(format!(
-            " packet loss, server to clients, over {} s  {title} ",
-            stats::LOSS_WINDOW.as_secs()
-        ))
-        .title(Line::from(format!(" top {:.0} % ", pct(top))).right_aligned());
+    let block = Block::bordered().title(format!(
+        " loss % over {} s, server to clients   {title}   bars 0..{} ",
+        stats::LOSS_WINDOW.as_secs(),
+        hundredths(top)
+    ));
     frame.render_widget(sparkline(shown, top, Color::LightRed).block(block), area);
+}
+
+/// A history value (hundredths of the unit shown) as text.
+fn hundredths(v: u64) -> String {
+    format!("{:.1}", v as f64 / 100.0)
 }
 
 /// The newest samples that fit inside `area`'s borders, newest first.
@@ -208,7 +239,7 @@ fn visible(history: &VecDeque<Option<u64>>, area: Rect) -> Vec<Option<u64>> {
     history.iter().take(width).copied().collect()
 }
 
-/// "now X  min Y  max Z  (last N s)" over the shown samples.
+/// "now X   min Y   max Z   over N s" of the shown samples.
 fn summary(shown: &[Option<u64>], show: impl Fn(u64) -> String) -> String {
     let present = shown.iter().flatten().copied();
     let (Some(min), Some(max)) = (present.clone().min(), present.max()) else {
@@ -221,7 +252,7 @@ fn summary(shown: &[Option<u64>], show: impl Fn(u64) -> String) -> String {
         .map_or("-".to_owned(), &show);
     let span = SAMPLE_EVERY * shown.len() as u32;
     format!(
-        "now {now}   min {}   max {}   (last {} s)",
+        "now {now}   min {}   max {}   over {} s",
         show(min),
         show(max),
         span.as_secs()
@@ -239,27 +270,28 @@ fn sparkline(shown: Vec<Option<u64>>, top: u64, color: Color) -> Sparkline<'stat
 
 fn draw_keys(frame: &mut Frame, area: Rect) {
     let key = |k: &'static str| Span::styled(k, Style::new().fg(Color::Black).bg(Color::Gray));
+    // Quitting first: on a narrow terminal the end of the line is cut off.
     let keys = Line::from(vec![
         " ".into(),
+        key(" q "),
+        " quit   ".into(),
         key(" + "),
         key(" - "),
         " loss   ".into(),
         key(" ] "),
         key(" [ "),
-        " or ".into(),
-        key(" Up "),
-        key(" Down "),
+        " ".into(),
+        key(" ↑ "),
+        key(" ↓ "),
         " latency   ".into(),
         key(" } "),
         key(" { "),
-        " or ".into(),
-        key(" Right "),
-        key(" Left "),
+        " ".into(),
+        key(" → "),
+        key(" ← "),
         " jitter   ".into(),
         key(" r "),
-        " reset link   ".into(),
-        key(" q "),
-        " quit".into(),
+        " reset link".into(),
     ]);
     frame.render_widget(Paragraph::new(keys), area);
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::channel::{Channel, Outbox};
-use super::congestion::Congestion;
+use super::congestion::{Congestion, MAX_WINDOW};
 use super::pacer::Pacer;
 use super::rate::RateControl;
 use super::reassembly::Reassembly;
@@ -434,9 +434,16 @@ impl Connection {
         self.received_since_sent >= IMMEDIATE_ACK_AFTER && self.state != State::Closed
     }
 
-    /// The congestion window, in ack-eliciting packets.
+    /// The congestion window, in ack-eliciting packets: the loss-driven
+    /// window, but never less than twice the bandwidth-delay product of the
+    /// current send rate, so a long path is not capped by a window that
+    /// recovers one packet per round trip; pacing then sets the pace.
     pub fn congestion_window(&self) -> usize {
-        self.congestion.window()
+        let bdp = self.rtt.srtt().map_or(0.0, |rtt| {
+            2.0 * self.rate.rate() * rtt.as_secs_f64() / self.mtu.max(1) as f64
+        });
+        let bdp = bdp.min(MAX_WINDOW as f64) as usize;
+        self.congestion.window().max(bdp)
     }
 
     /// The reason this side gave when it closed gracefully.

@@ -40,9 +40,10 @@ impl Connection {
         if !paced && self.has_pending_data() {
             self.rate.on_rate_limited();
         }
-        let may_elicit = paced && self.sent.eliciting_in_flight() < self.congestion.window();
+        let window = self.congestion_window();
+        let may_elicit = paced && self.sent.eliciting_in_flight() < window;
         let peer_listening = paced && self.sent.ahead_of_acked(seq) < MAX_UNACKED_RUN;
-        if self.ping_pending && self.sent.eliciting_in_flight() < self.congestion.window() {
+        if self.ping_pending && self.sent.eliciting_in_flight() < window {
             wire::emit_ping(out);
             self.ping_pending = false;
             self.stats.keepalive_count += 1;
