@@ -11,11 +11,14 @@
 //! stays connected for N seconds whatever stdin does (so piped input in a
 //! script still sees the replies), then leaves the same way.
 //!
-//! It uses the pull API: `update_events()` returns what happened instead of
-//! calling handlers (see `chat_server.rs` and `demo.rs` for handlers). Stdin is
-//! read on its own thread and handed over through a channel, so the network
-//! loop never blocks on the keyboard.
+//! It uses the pull API of a typed client: `update_events()` returns what
+//! happened, messages decoded as the `ChatMsg` enum of `common/chat.rs`,
+//! instead of calling handlers (see `chat_server.rs` and `demo.rs` for
+//! handlers). Stdin is read on its own thread and handed over through a
+//! channel, so the network loop never blocks on the keyboard.
 
+#[path = "common/chat.rs"]
+mod chat;
 mod common;
 
 use std::collections::VecDeque;
@@ -24,7 +27,10 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use lentil::{Client, ClientEvent, Config, Error};
+use chat::ChatMsg;
+use lentil::{Config, Delivery, Error, TypedClient, TypedClientEvent};
+
+type ChatClient = TypedClient<ChatMsg>;
 
 const USAGE: &str = "\
 usage: chat_client [--addr HOST:PORT] [--name NAME] [--seconds N]
@@ -83,7 +89,7 @@ fn run(o: &Options) -> Result<ExitCode, Error> {
         connect_payload: o.name.clone().into_bytes(),
         ..Config::default()
     };
-    let mut client = Client::new(config);
+    let mut client = ChatClient::new(config);
     client.connect(o.addr.as_str())?;
     eprintln!("* connecting to {} as {:?}", o.addr, o.name);
 
@@ -109,19 +115,26 @@ fn run(o: &Options) -> Result<ExitCode, Error> {
 
     while exit.is_none() {
         client.update_events().for_each(|event| match event {
-            ClientEvent::ConnectAccepted => eprintln!("* connected"),
-            ClientEvent::ConnectRejected(reason) => {
+            TypedClientEvent::ConnectAccepted => eprintln!("* connected"),
+            TypedClientEvent::ConnectRejected(reason) => {
                 println!("* rejected by server: {reason}");
                 exit = Some(ExitCode::FAILURE);
             }
-            ClientEvent::Message(message) => {
-                println!("{}", String::from_utf8_lossy(message.bytes()));
-            }
-            ClientEvent::Disconnected(reason) => {
+            TypedClientEvent::Message { message, .. } => match message {
+                ChatMsg::Said { from, text } => println!("[{from}] {text}"),
+                ChatMsg::Notice(text) => println!("{text}"),
+                // Only clients send lines; the server relays them as `Said`.
+                ChatMsg::Say(_) => {}
+            },
+            TypedClientEvent::Disconnected(reason) => {
                 println!("* disconnected: {reason}");
                 exit = Some(ExitCode::SUCCESS);
             }
-            ClientEvent::Error(error) => {
+            // Dropped and counted; the connection stays up.
+            TypedClientEvent::Error(error @ Error::Decode { .. }) => {
+                eprintln!("* ignored a message: {error}");
+            }
+            TypedClientEvent::Error(error) => {
                 println!("* connection lost: {error}");
                 exit = Some(ExitCode::FAILURE);
             }
@@ -142,7 +155,8 @@ fn run(o: &Options) -> Result<ExitCode, Error> {
         // Lines typed before the connection was up wait here.
         if client.is_connected() {
             while let Some(line) = typed.front() {
-                match client.send_ordered_message(line.as_bytes()) {
+                let say = ChatMsg::Say(chat::cut(line).to_owned());
+                match client.send(&say, Delivery::ReliableOrdered) {
                     Ok(()) => {}
                     // Try again after the next update.
                     Err(Error::QueueFull { .. }) => break,
@@ -169,7 +183,7 @@ fn run(o: &Options) -> Result<ExitCode, Error> {
 
 /// Disconnects gracefully and keeps updating until the goodbye is out: queued
 /// lines are delivered first, for at most `Config::linger`.
-fn leave(client: &mut Client) {
+fn leave(client: &mut ChatClient) {
     if !client.is_connected() && !client.is_connecting() {
         return;
     }

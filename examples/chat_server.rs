@@ -10,10 +10,14 @@
 //! or, with `--seconds N`, for N seconds, after which it tells everyone it is
 //! shutting down, disconnects them gracefully and exits.
 //!
-//! It uses the handler API: `on_connect_request` decides who may join (a name
-//! is required, and must not be taken), `on_connect` / `on_disconnect` /
-//! `on_error` announce joins and leaves, `on_message` relays lines.
+//! It uses the handler API of a typed server: messages are the `ChatMsg`
+//! enum of `common/chat.rs`, decoded before the handlers see them.
+//! `on_connect_request` decides who may join (a name is required, and must
+//! not be taken), `on_connect` / `on_disconnect` / `on_error` announce joins
+//! and leaves, `on_message` relays lines.
 
+#[path = "common/chat.rs"]
+mod chat;
 mod common;
 
 use std::collections::HashMap;
@@ -22,7 +26,10 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use lentil::{Config, Delivery, PeerId, Server};
+use chat::ChatMsg;
+use lentil::{Config, Delivery, Error, PeerId, TypedServer};
+
+type ChatServer = TypedServer<ChatMsg>;
 
 /// Longest accepted name, in bytes.
 const MAX_NAME: usize = 32;
@@ -68,14 +75,15 @@ fn lock(room: &Mutex<Room>) -> MutexGuard<'_, Room> {
     room.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Sends `line` to everyone, reliably and in order, cut to what fits in a message.
-fn announce(server: &mut Server, line: &str) {
-    let max = server.config().max_packet_payload();
-    let mut end = line.len().min(max);
-    while !line.is_char_boundary(end) {
-        end -= 1;
-    }
-    server.broadcast(&line.as_bytes()[..end], Delivery::ReliableOrdered);
+/// Sends `msg` to everyone, reliably and in order.
+fn broadcast(server: &mut ChatServer, msg: &ChatMsg) {
+    // A chat message always encodes; a peer whose queue is full misses it.
+    let _ = server.broadcast(msg, Delivery::ReliableOrdered);
+}
+
+/// Tells everyone `line`.
+fn announce(server: &mut ChatServer, line: &str) {
+    broadcast(server, &ChatMsg::Notice(line.to_owned()));
 }
 
 fn main() -> ExitCode {
@@ -92,9 +100,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(o: &Options) -> Result<(), lentil::Error> {
+fn run(o: &Options) -> Result<(), Error> {
     let room = Arc::new(Mutex::new(Room::default()));
-    let mut server = Server::new(Config::default());
+    let mut server = ChatServer::new(Config::default());
 
     let r = room.clone();
     server.on_connect_request(move |_, request| {
@@ -136,20 +144,20 @@ fn run(o: &Options) -> Result<(), lentil::Error> {
         announce(server, &line);
         let mut here: Vec<String> = lock(&r).names.values().cloned().collect();
         here.sort();
-        let _ = server.send(
-            peer,
-            format!("* welcome, {name}; here: {}", here.join(", ")).as_bytes(),
-            Delivery::ReliableOrdered,
-        );
+        let welcome = format!("* welcome, {name}; here: {}", here.join(", "));
+        let _ = server.send(peer, &ChatMsg::Notice(welcome), Delivery::ReliableOrdered);
     });
 
     let r = room.clone();
     server.on_message(move |server, peer, message| {
-        let name = lock(&r).names.get(&peer).cloned().unwrap_or_default();
-        let text = String::from_utf8_lossy(message.bytes());
-        let line = format!("[{name}] {}", text.trim_end());
-        println!("{line}");
-        announce(server, &line);
+        let ChatMsg::Say(text) = message else {
+            // Only the server sends the other kinds.
+            return;
+        };
+        let from = lock(&r).names.get(&peer).cloned().unwrap_or_default();
+        let text = chat::cut(text.trim_end()).to_owned();
+        println!("[{from}] {text}");
+        broadcast(server, &ChatMsg::Said { from, text });
     });
 
     let r = room.clone();
@@ -161,13 +169,18 @@ fn run(o: &Options) -> Result<(), lentil::Error> {
 
     let r = room.clone();
     server.on_error(move |server, peer, error| {
+        if let Error::Decode { .. } = error {
+            // Dropped and counted; the peer stays connected.
+            println!("* ignored a message from peer {peer}: {error}");
+            return;
+        }
         let name = lock(&r).names.remove(&peer).unwrap_or_default();
         println!("* {name} lost ({error})");
         announce(server, &format!("* {name} lost connection"));
     });
 
     server.listen(o.addr.as_str())?;
-    let addr = server.local_addr().ok_or(lentil::Error::NotListening)?;
+    let addr = server.local_addr().ok_or(Error::NotListening)?;
     println!("chat server listening on {addr}");
 
     let start = Instant::now();

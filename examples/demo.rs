@@ -11,7 +11,9 @@
 //! chat line about every 500 ms (reliable) and a numbered game event about
 //! every 100 ms (reliable-ordered). The server broadcasts a world snapshot 20
 //! times a second (unreliable), echoes every chat line to every client
-//! (reliable), and checks that each client's events arrive in order.
+//! (reliable), and checks that each client's events arrive in order. All of
+//! it is one serde enum, `Msg`, sent and received decoded through a
+//! `TypedServer` and `TypedClient`s.
 //!
 //! By default everything runs over real UDP on 127.0.0.1. The link flags
 //! (`--loss`, `--latency-ms`, `--jitter-ms`, `--dup`) put a small impairment
@@ -38,7 +40,8 @@ use std::time::{Duration, Instant};
 
 use lentil::clock::VirtualClock;
 use lentil::{
-    Client, Config, Delivery, LinkConditioner, Metrics, MetricsHandle, PeerId, Server, SimNetwork,
+    Config, Delivery, Error, LinkConditioner, Metrics, MetricsHandle, PeerId, Server, SimNetwork,
+    TypedClient, TypedServer,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -55,10 +58,11 @@ const EVENT_EVERY: u64 = 6;
 const CHAT_EVERY: u64 = 31;
 const SNAPSHOT_EVERY: u64 = 3;
 /// Players per snapshot message, so a snapshot of many players still fits in
-/// one packet (lentil does not fragment).
+/// one packet (unreliable messages are never split into fragments).
 const PLAYERS_PER_SNAPSHOT: usize = 64;
 
-/// Everything the demo sends, encoded with `send_typed` / `Message::decode`.
+/// Everything the demo sends: the message type of its `TypedServer` and
+/// `TypedClient`s, which encode and decode it.
 #[derive(Debug, Serialize, Deserialize)]
 enum Msg {
     /// Client -> server, unreliable-sequenced, every tick.
@@ -80,12 +84,6 @@ enum Msg {
         seq: u32,
         text: String,
     },
-}
-
-/// Encodes a message the way `send_typed` does, for `Server::broadcast`.
-fn encode(msg: &Msg) -> Vec<u8> {
-    bincode::serde::encode_to_vec(msg, bincode::config::standard())
-        .expect("demo messages always encode")
 }
 
 // ---------------------------------------------------------------------------
@@ -207,7 +205,7 @@ impl World {
     /// Lets time pass: blocks on the server socket for up to `POLL` over UDP
     /// (a datagram for the server wakes it early), or moves the virtual clock
     /// by `POLL` on the simulated network.
-    fn idle(&self, server: &mut Server) {
+    fn idle(&self, server: &mut GameServer) {
         match self {
             World::Udp { .. } => server.wait(POLL),
             World::Sim { clock, .. } => clock.advance(POLL),
@@ -371,7 +369,8 @@ struct ClientLog {
     players_seen: usize,
     echoes: u64,
     own_echoes: u64,
-    decode_errors: u64,
+    /// Messages of a kind only clients send.
+    unexpected: u64,
 }
 
 /// What one client sent (kept by the main loop).
@@ -404,7 +403,8 @@ struct ServerLog {
     disconnects: u64,
     disconnect_reasons: HashMap<String, u64>,
     errors: Vec<String>,
-    decode_errors: u64,
+    /// Messages of a kind only the server sends.
+    unexpected: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -414,28 +414,25 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 // ---------------------------------------------------------------------------
 // Endpoints and their handlers
 
-fn make_server(world: &World, log: &Arc<Mutex<ServerLog>>) -> Result<Server, lentil::Error> {
+type GameServer = TypedServer<Msg>;
+type GameClient = TypedClient<Msg>;
+
+fn make_server(world: &World, log: &Arc<Mutex<ServerLog>>) -> Result<GameServer, Error> {
     let mut server = match world {
-        World::Udp { .. } => Server::new(Config::default()),
-        World::Sim { net, .. } => Server::sandbox(Config::default(), net),
+        World::Udp { .. } => GameServer::new(Config::default()),
+        World::Sim { net, .. } => GameServer::sandbox(Config::default(), net),
     };
     let l = log.clone();
     server.on_connect(move |server, peer| {
         lock(&l).connects += 1;
         lock(&l).peers.entry(peer).or_default().addr = server.peer_addr(peer);
         // Handlers may send: tell the client who it is.
-        let _ = server.send_typed(peer, &Msg::Welcome { peer }, Delivery::ReliableOrdered);
+        let _ = server.send(peer, &Msg::Welcome { peer }, Delivery::ReliableOrdered);
     });
     let l = log.clone();
-    server.on_message(move |server, peer, message| {
+    // Messages arrive decoded; one that does not decode goes to `on_error`.
+    server.on_message(move |server, peer, msg| {
         let mut log = lock(&l);
-        let msg = match message.decode::<Msg>() {
-            Ok(msg) => msg,
-            Err(_) => {
-                log.decode_errors += 1;
-                return;
-            }
-        };
         let p = log.peers.entry(peer).or_default();
         match msg {
             Msg::Position { x, y } => {
@@ -457,12 +454,13 @@ fn make_server(world: &World, log: &Arc<Mutex<ServerLog>>) -> Result<Server, len
                     text,
                 };
                 for to in server.peers() {
-                    if server.send_typed(to, &echo, Delivery::Reliable).is_ok() {
+                    if server.send(to, &echo, Delivery::Reliable).is_ok() {
                         log.peers.entry(to).or_default().echoes_sent += 1;
                     }
                 }
             }
-            _ => log.decode_errors += 1,
+            // A server-to-client message sent to the server.
+            _ => log.unexpected += 1,
         }
     });
     let l = log.clone();
@@ -474,8 +472,10 @@ fn make_server(world: &World, log: &Arc<Mutex<ServerLog>>) -> Result<Server, len
             .or_default() += 1;
     });
     let l = log.clone();
-    server.on_error(move |_, peer, error| {
-        lock(&l).errors.push(format!("peer {peer}: {error}"));
+    server.on_error(move |_, peer, error| match error {
+        // The connection stays up; `decode_failures()` counted the message.
+        Error::Decode { .. } => {}
+        _ => lock(&l).errors.push(format!("peer {peer}: {error}")),
     });
     let addr = match world {
         World::Udp { .. } => "127.0.0.1:0",
@@ -485,10 +485,10 @@ fn make_server(world: &World, log: &Arc<Mutex<ServerLog>>) -> Result<Server, len
     Ok(server)
 }
 
-fn make_client(world: &World, log: &Arc<Mutex<ClientLog>>) -> Client {
+fn make_client(world: &World, log: &Arc<Mutex<ClientLog>>) -> GameClient {
     let mut client = match world {
-        World::Udp { .. } => Client::new(Config::default()),
-        World::Sim { net, .. } => Client::sandbox(Config::default(), net),
+        World::Udp { .. } => GameClient::new(Config::default()),
+        World::Sim { net, .. } => GameClient::sandbox(Config::default(), net),
     };
     let l = log.clone();
     client.on_connect_accepted(move |_| lock(&l).connected = true);
@@ -497,15 +497,20 @@ fn make_client(world: &World, log: &Arc<Mutex<ClientLog>>) -> Client {
         lock(&l).failure = Some(format!("rejected: {reason}"));
     });
     let l = log.clone();
-    client.on_error(move |_, error| lock(&l).failure = Some(error.to_string()));
+    client.on_error(move |_, error| {
+        // A message that did not decode is counted by the client; the connection stays.
+        if !matches!(error, Error::Decode { .. }) {
+            lock(&l).failure = Some(error.to_string());
+        }
+    });
     let l = log.clone();
     client.on_disconnect(move |_, reason| lock(&l).server_closed = Some(reason.to_string()));
     let l = log.clone();
     client.on_message(move |_, message| {
         let mut log = lock(&l);
-        match message.decode::<Msg>() {
-            Ok(Msg::Welcome { peer }) => log.peer = Some(peer),
-            Ok(Msg::Snapshot { tick, players }) => {
+        match message {
+            Msg::Welcome { peer } => log.peer = Some(peer),
+            Msg::Snapshot { tick, players } => {
                 log.snapshots += 1;
                 // Unreliable: snapshots may be lost or overtake each other.
                 if log.last_snapshot_tick.is_some_and(|t| tick < t) {
@@ -514,13 +519,14 @@ fn make_client(world: &World, log: &Arc<Mutex<ClientLog>>) -> Client {
                 log.last_snapshot_tick = Some(log.last_snapshot_tick.map_or(tick, |t| t.max(tick)));
                 log.players_seen = log.players_seen.max(players.len());
             }
-            Ok(Msg::ChatEcho { from, .. }) => {
+            Msg::ChatEcho { from, .. } => {
                 log.echoes += 1;
                 if Some(from) == log.peer {
                     log.own_echoes += 1;
                 }
             }
-            _ => log.decode_errors += 1,
+            // A client-to-server message sent to a client.
+            _ => log.unexpected += 1,
         }
     });
     client
@@ -676,9 +682,12 @@ fn run(o: &Options) -> Result<bool, Box<dyn std::error::Error>> {
     let logs: Vec<Arc<Mutex<ClientLog>>> = (0..o.clients)
         .map(|_| Arc::new(Mutex::new(ClientLog::default())))
         .collect();
-    let mut clients: Vec<Client> = logs.iter().map(|l| make_client(&world, l)).collect();
+    let mut clients: Vec<GameClient> = logs.iter().map(|l| make_client(&world, l)).collect();
     // Metrics handles: what a dashboard on another thread would read.
-    let handles: Vec<MetricsHandle> = clients.iter_mut().map(|c| c.metrics_handle()).collect();
+    let handles: Vec<MetricsHandle> = clients
+        .iter_mut()
+        .map(|c| c.client_mut().metrics_handle())
+        .collect();
     // The address the server will see for each client, to match them up in
     // the summary: the proxy's, or the client's own socket on loopback.
     let mut seen_as = Vec::with_capacity(o.clients);
@@ -750,14 +759,14 @@ fn run(o: &Options) -> Result<bool, Box<dyn std::error::Error>> {
                 now.duration_since(start).as_secs_f64(),
                 phase
             );
-            print_table(&title, &handles, &server);
+            print_table(&title, &handles, server.server());
         }
 
         let in_phase = now.duration_since(phase_start);
         match phase {
             Phase::Connecting => {
                 let failed = logs.iter().any(|l| lock(l).failure.is_some());
-                let all = clients.iter().all(Client::is_connected);
+                let all = clients.iter().all(GameClient::is_connected);
                 if all || failed || in_phase >= Duration::from_secs(5) {
                     connect_failed = !all;
                     for (i, l) in logs.iter().enumerate() {
@@ -794,7 +803,7 @@ fn run(o: &Options) -> Result<bool, Box<dyn std::error::Error>> {
                         "\n[final, t={:.1}s, traffic over, before disconnect]",
                         now.duration_since(start).as_secs_f64()
                     );
-                    print_table(&title, &handles, &server);
+                    print_table(&title, &handles, server.server());
                     for client in &mut clients {
                         client.disconnect();
                     }
@@ -880,8 +889,10 @@ fn run(o: &Options) -> Result<bool, Box<dyn std::error::Error>> {
         );
     }
     let snapshots_late: u64 = logs.iter().map(|l| lock(l).snapshots_out_of_order).sum();
-    let decode_errors: u64 =
-        slog.decode_errors + logs.iter().map(|l| lock(l).decode_errors).sum::<u64>();
+    let decode_errors: u64 = server.decode_failures()
+        + clients.iter().map(GameClient::decode_failures).sum::<u64>()
+        + slog.unexpected
+        + logs.iter().map(|l| lock(l).unexpected).sum::<u64>();
     let send_errors: u64 = sent.iter().map(|s| s.send_errors).sum();
     println!(
         "server: {} connects, {} graceful disconnects {:?}, {} errors",
@@ -947,7 +958,7 @@ fn run(o: &Options) -> Result<bool, Box<dyn std::error::Error>> {
 
 /// One game tick of every connected client: a position each tick, an event
 /// every ~100 ms, a chat line every ~500 ms (phases staggered by client).
-fn play_tick(clients: &mut [Client], sent: &mut [Sent], tick: u64, t: f32) {
+fn play_tick(clients: &mut [GameClient], sent: &mut [Sent], tick: u64, t: f32) {
     for (i, (client, s)) in clients.iter_mut().zip(sent.iter_mut()).enumerate() {
         if !client.is_connected() {
             continue;
@@ -957,14 +968,14 @@ fn play_tick(clients: &mut [Client], sent: &mut [Sent], tick: u64, t: f32) {
             x: angle.cos() * 10.0,
             y: angle.sin() * 10.0,
         };
-        match client.send_typed(&pos, Delivery::UnreliableSequenced) {
+        match client.send(&pos, Delivery::UnreliableSequenced) {
             Ok(()) => s.positions += 1,
             Err(_) => s.send_errors += 1,
         }
         let phase = tick + i as u64;
         if phase % EVENT_EVERY == 0 {
             let event = Msg::Event { seq: s.events };
-            match client.send_typed(&event, Delivery::ReliableOrdered) {
+            match client.send(&event, Delivery::ReliableOrdered) {
                 Ok(()) => s.events += 1,
                 Err(_) => s.send_errors += 1,
             }
@@ -974,7 +985,7 @@ fn play_tick(clients: &mut [Client], sent: &mut [Sent], tick: u64, t: f32) {
                 seq: s.chats,
                 text: format!("hello #{} from client {}", s.chats, i + 1),
             };
-            match client.send_typed(&chat, Delivery::Reliable) {
+            match client.send(&chat, Delivery::Reliable) {
                 Ok(()) => s.chats += 1,
                 Err(_) => s.send_errors += 1,
             }
@@ -984,7 +995,7 @@ fn play_tick(clients: &mut [Client], sent: &mut [Sent], tick: u64, t: f32) {
 
 /// Sends everyone the latest position of every player, unreliably, in as
 /// many messages as it takes.
-fn broadcast_snapshot(server: &mut Server, log: &Mutex<ServerLog>, tick: u32) {
+fn broadcast_snapshot(server: &mut GameServer, log: &Mutex<ServerLog>, tick: u32) {
     let players: Vec<(PeerId, f32, f32)> = {
         let log = lock(log);
         let mut v: Vec<_> = log
@@ -996,10 +1007,11 @@ fn broadcast_snapshot(server: &mut Server, log: &Mutex<ServerLog>, tick: u32) {
         v
     };
     for chunk in players.chunks(PLAYERS_PER_SNAPSHOT) {
-        let bytes = encode(&Msg::Snapshot {
+        let snapshot = Msg::Snapshot {
             tick,
             players: chunk.to_vec(),
-        });
-        server.broadcast(&bytes, Delivery::Unreliable);
+        };
+        // Encoded once for every peer; a snapshot always encodes.
+        let _ = server.broadcast(&snapshot, Delivery::Unreliable);
     }
 }

@@ -15,6 +15,43 @@ use crate::Delivery;
 const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Configuration shared by `Client` and `Server`.
+///
+/// Start from the defaults and change what the game needs; `connect` and
+/// `listen` check the result with [`validate`](Self::validate).
+///
+/// ```
+/// use std::time::Duration;
+/// use lentil::{Config, Delivery};
+///
+/// let config = Config {
+///     timeout: Duration::from_secs(5),
+///     max_clients: 64,
+///     // The player's name, seen by the server's `on_connect_request`.
+///     connect_payload: b"alice".to_vec(),
+///     ..Config::default()
+/// };
+/// assert!(config.validate().is_ok());
+/// // The default channels: one per delivery mode.
+/// assert_eq!(config.channel_for(Delivery::ReliableOrdered), Some(3));
+/// ```
+///
+/// Both sides must use the same channel list:
+///
+/// ```
+/// use lentil::{Config, Delivery};
+///
+/// let config = Config {
+///     // 0: inputs, 1: chat, 2: world events, each ordered on its own.
+///     channels: vec![
+///         Delivery::UnreliableSequenced,
+///         Delivery::ReliableOrdered,
+///         Delivery::ReliableOrdered,
+///     ],
+///     ..Config::default()
+/// };
+/// assert!(config.validate().is_ok());
+/// assert_eq!(config.channel_for(Delivery::ReliableOrdered), Some(1));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Largest UDP payload lentil sends, in bytes. Default 1400.

@@ -10,6 +10,28 @@ use serde::{Deserialize, Serialize};
 /// | `UnreliableSequenced` | may be | never | never older than the latest delivered |
 /// | `Reliable` | never | never | any |
 /// | `ReliableOrdered` | never | never | send order |
+///
+/// Each mode has its own channel (see `Config::channels`), so a lost ordered
+/// message never holds back positions sent unreliably:
+///
+/// ```no_run
+/// use lentil::{Client, Config, Delivery};
+/// let mut client = Client::new(Config::default());
+/// client.connect("127.0.0.1:9000")?;
+/// # client.update();
+/// // Only the newest position matters: an older one arriving late is dropped.
+/// client.send(b"pos 10 20", Delivery::UnreliableSequenced)?;
+/// // Must arrive, after everything sent before it in this mode.
+/// client.send(b"buy sword", Delivery::ReliableOrdered)?;
+/// # Ok::<(), lentil::Error>(())
+/// ```
+///
+/// ```
+/// use lentil::Delivery;
+/// assert!(Delivery::ReliableOrdered.is_reliable());
+/// assert!(!Delivery::UnreliableSequenced.is_reliable());
+/// assert_eq!(Delivery::ALL.len(), 4);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Delivery {
     /// May be lost or arrive out of order; never duplicated.

@@ -83,12 +83,39 @@ pub enum Error {
     /// A typed message could not be encoded or decoded.
     #[error("message codec: {0}")]
     Codec(String),
+    /// A typed message could not be decoded as the expected type. It was
+    /// dropped and counted; the connection stays up.
+    #[error("message from {} could not be decoded: {reason}", sender(.peer))]
+    Decode {
+        /// The sender: `Some(peer)` on a server, `None` (the server) on a client.
+        peer: Option<crate::PeerId>,
+        /// What the decoder reported.
+        reason: String,
+    },
+    /// A thread handle's queue is full: `update()` has not taken its
+    /// messages yet. Nothing was queued; try again later.
+    #[error("handle queue full: {capacity} messages are waiting for the next update")]
+    HandleQueueFull {
+        /// Most messages the queue holds.
+        capacity: usize,
+    },
+    /// The client or server a thread handle belongs to was dropped.
+    #[error("the client or server behind this handle was dropped")]
+    EndpointDropped,
     /// The same client address completed a new handshake; the old session ended.
     #[error("session replaced by a new connection from the same address")]
     SessionReplaced,
     /// An operating-system I/O error on the socket.
     #[error("socket error: {0}")]
     Io(String),
+}
+
+/// Names the sender of an undecodable message.
+fn sender(peer: &Option<crate::PeerId>) -> String {
+    match peer {
+        Some(peer) => format!("peer {peer}"),
+        None => "the server".to_owned(),
+    }
 }
 
 impl From<std::io::Error> for Error {

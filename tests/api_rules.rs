@@ -582,6 +582,16 @@ fn every_error() -> Vec<(Error, Vec<&'static str>)> {
         Error::Rejected(RejectReason::ServerFull),
         Error::ProtocolViolation("message id beyond the receive window"),
         Error::Codec("unexpected end".into()),
+        Error::Decode {
+            peer: Some(12),
+            reason: "unexpected end".into(),
+        },
+        Error::Decode {
+            peer: None,
+            reason: "invalid variant".into(),
+        },
+        Error::HandleQueueFull { capacity: 64 },
+        Error::EndpointDropped,
         Error::SessionReplaced,
         Error::Io("connection refused".into()),
     ];
@@ -606,6 +616,14 @@ fn every_error() -> Vec<(Error, Vec<&'static str>)> {
                 Error::Rejected(_) => vec!["rejected", "server full"],
                 Error::ProtocolViolation(_) => vec!["protocol violation", "receive window"],
                 Error::Codec(_) => vec!["codec", "unexpected end"],
+                Error::Decode { peer: Some(_), .. } => {
+                    vec!["could not be decoded", "peer 12", "unexpected end"]
+                }
+                Error::Decode { peer: None, .. } => {
+                    vec!["could not be decoded", "the server", "invalid variant"]
+                }
+                Error::HandleQueueFull { .. } => vec!["handle queue full", "64"],
+                Error::EndpointDropped => vec!["handle", "dropped"],
                 Error::SessionReplaced => vec!["session replaced"],
                 Error::Io(_) => vec!["socket error", "connection refused"],
             };

@@ -4,7 +4,9 @@
 //! events. Events reach handlers registered with `on_*` (several per event,
 //! each removable), or, for games whose state lives in the loop, come out of
 //! [`Client::update_events`] instead. Handlers get `&mut Client`, so they can
-//! reply, disconnect and read metrics.
+//! reply, disconnect and read metrics. Other threads queue messages through a
+//! [`ClientHandle`](crate::ClientHandle) and can receive copies of the events
+//! ([`Client::forward_events`]).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
@@ -18,17 +20,29 @@ use crate::handlers::{run_handlers, HandlerId, Registry};
 use crate::metrics::{BandwidthMeter, Metrics, MetricsHandle};
 use crate::proto::handshake::{ClientHandshake, HandshakeOutcome};
 use crate::proto::{transmit, CloseCause, ConnEvent, Connection};
+use crate::route::Route;
+use crate::threads::{Forward, Inbox};
 use crate::transport::sim::SimNetwork;
 use crate::transport::Socket;
 use crate::wire::{Packet, MAX_MTU};
 use crate::{Config, Delivery, DisconnectReason, Error, Message, RejectReason};
 
 mod events;
+mod log;
+mod threads;
+mod wrap;
 
 use events::ClientHandlers;
 pub use events::{ClientEvent, ClientState};
 
 /// A connection to one server.
+///
+/// Make it with [`new`](Self::new) (UDP) or [`sandbox`](Self::sandbox) (a
+/// [`SimNetwork`]), register handlers, [`connect`](Self::connect), then call
+/// [`update`](Self::update) once per tick: it reads datagrams, runs timers,
+/// sends what is due and calls the handlers. Sends are queued and go out on
+/// the next update. For messages of one serde type, wrap it in a
+/// [`TypedClient`](crate::TypedClient).
 ///
 /// ```no_run
 /// use lentil::{Client, Config, Delivery};
@@ -42,6 +56,26 @@ pub use events::{ClientEvent, ClientState};
 ///     client.update();
 ///     # break;
 /// }
+/// # Ok::<(), lentil::Error>(())
+/// ```
+///
+/// The same client on a simulated network, whose virtual clock the game moves:
+///
+/// ```
+/// use std::time::Duration;
+/// use lentil::{Client, ClientState, Config, Server, SimNetwork};
+/// let net = SimNetwork::new(1);
+/// let mut server = Server::sandbox(Config::default(), &net);
+/// server.listen("127.0.0.1:9000")?;
+/// let mut client = Client::sandbox(Config::default(), &net);
+/// client.connect("127.0.0.1:9000")?;
+/// assert_eq!(client.state(), ClientState::Connecting);
+/// for _ in 0..100 {
+///     server.update();
+///     client.update();
+///     net.clock().advance(Duration::from_millis(1));
+/// }
+/// assert!(client.is_connected());
 /// # Ok::<(), lentil::Error>(())
 /// ```
 pub struct Client {
@@ -63,6 +97,12 @@ pub struct Client {
     meter: BandwidthMeter,
     metrics_handle: Option<MetricsHandle>,
     last_metrics: Metrics,
+    /// Messages queued by handles; empty until the first handle.
+    inbox: Inbox<()>,
+    /// Copies of events for a consumer thread; off until asked for.
+    forward: Forward<ClientEvent>,
+    /// Context of everything this client logs, once it connects.
+    span: tracing::Span,
 }
 
 impl std::fmt::Debug for Client {
@@ -107,6 +147,9 @@ impl Client {
             meter: BandwidthMeter::default(),
             metrics_handle: None,
             last_metrics: Metrics::default(),
+            inbox: Inbox::default(),
+            forward: Forward::default(),
+            span: tracing::Span::none(),
         }
     }
 
@@ -126,6 +169,8 @@ impl Client {
         self.conn = None;
         self.handshake = Some(ClientHandshake::new(&self.config, rand::random(), now));
         self.state = ClientState::Connecting;
+        self.span = tracing::info_span!("lentil_client", %server);
+        self.span.in_scope(|| tracing::debug!("connecting"));
         self.flush(now);
         Ok(())
     }
@@ -162,12 +207,16 @@ impl Client {
                     conn.close(DisconnectReason::ClientDisconnected, now);
                 }
                 self.state = ClientState::Disconnected;
+                self.span.in_scope(|| {
+                    tracing::info!(reason = %DisconnectReason::ClientDisconnected, "disconnecting")
+                });
                 self.flush(now);
             }
             ClientState::Connecting => {
                 self.handshake = None;
                 self.socket = None;
                 self.state = ClientState::Disconnected;
+                self.span.in_scope(|| tracing::info!("connect abandoned"));
             }
             ClientState::Disconnected | ClientState::Errored => {}
         }
@@ -176,6 +225,8 @@ impl Client {
     /// Processes incoming datagrams and timers, sends what is due, and calls
     /// the registered handlers. Harmless while not connected.
     pub fn update(&mut self) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         let now = self.clock.now();
         self.pump(now);
         self.dispatch();
@@ -185,7 +236,7 @@ impl Client {
     /// calling handlers.
     pub fn update_events(&mut self) -> std::vec::Drain<'_, ClientEvent> {
         let now = self.clock.now();
-        self.pump(now);
+        self.span.clone().in_scope(|| self.pump(now));
         self.events.drain(..)
     }
 
@@ -197,13 +248,7 @@ impl Client {
 
     /// Like [`send`](Self::send), taking ownership of the bytes without copying.
     pub fn send_bytes(&mut self, message: Bytes, delivery: Delivery) -> Result<(), Error> {
-        if self.state != ClientState::Connected {
-            return Err(Error::NotConnected);
-        }
-        self.conn
-            .as_mut()
-            .ok_or(Error::NotConnected)?
-            .send(message, delivery)
+        self.send_routed(message, Route::Delivery(delivery))
     }
 
     /// Sends `message` on `channel`, an index into `Config::channels`, with
@@ -215,19 +260,32 @@ impl Client {
 
     /// Like [`send_on`](Self::send_on), taking ownership of the bytes without copying.
     pub fn send_bytes_on(&mut self, channel: u8, message: Bytes) -> Result<(), Error> {
+        self.send_routed(message, Route::Channel(channel))
+    }
+
+    /// Queues `message` on the channel `route` names.
+    pub(crate) fn send_routed(&mut self, message: Bytes, route: Route) -> Result<(), Error> {
         if self.state != ClientState::Connected {
             return Err(Error::NotConnected);
         }
-        self.conn
-            .as_mut()
-            .ok_or(Error::NotConnected)?
-            .send_on(channel, message)
+        let conn = self.conn.as_mut().ok_or(Error::NotConnected)?;
+        match route {
+            Route::Delivery(delivery) => conn.send(message, delivery),
+            Route::Channel(channel) => conn.send_on(channel, message),
+        }
     }
 
-    /// Encodes `value` with bincode and sends it; decode with [`Message::decode`].
+    /// Encodes `value` with bincode and sends it; decode with
+    /// [`Message::decode`], or receive it in a [`TypedServer`](crate::TypedServer).
     pub fn send_typed<T: Serialize>(&mut self, value: &T, delivery: Delivery) -> Result<(), Error> {
         let bytes = crate::typed::encode(value)?;
         self.send_bytes(bytes, delivery)
+    }
+
+    /// Like [`send_typed`](Self::send_typed), on `channel`.
+    pub fn send_typed_on<T: Serialize>(&mut self, channel: u8, value: &T) -> Result<(), Error> {
+        let bytes = crate::typed::encode(value)?;
+        self.send_bytes_on(channel, bytes)
     }
 
     /// legume's `send_message`: unreliable.
@@ -385,10 +443,15 @@ impl Client {
     }
 
     fn pump(&mut self, now: Instant) {
+        let first_new = self.events.len();
         self.receive(now);
         self.run_timers(now);
+        self.apply_queued();
         self.flush(now);
         self.collect_events();
+        let new = self.events.get(first_new..).unwrap_or_default();
+        new.iter().for_each(log::event);
+        self.forward.forward(new);
         if let Some(conn) = self.conn.as_ref() {
             let s = conn.stats();
             self.meter.observe(now, s.in_bytes, s.out_bytes);
@@ -418,11 +481,13 @@ impl Client {
             };
             if Some(from) != self.server {
                 self.stray_datagrams += 1;
+                log::dropped(from, "not from the server");
                 continue;
             }
             let datagram = Bytes::copy_from_slice(&self.recv_buf[..len]);
             let Ok(packet) = Packet::parse(&datagram) else {
                 self.stray_datagrams += 1;
+                log::dropped(from, "unparsable");
                 continue;
             };
             if let Some(hs) = self.handshake.as_mut() {
@@ -457,7 +522,10 @@ impl Client {
                 }
                 // A repeated Accept after the handshake is expected, not hostile.
                 (Packet::Accept(_), _) => {}
-                _ => self.stray_datagrams += 1,
+                _ => {
+                    self.stray_datagrams += 1;
+                    log::dropped(from, "not for this connection");
+                }
             }
         }
     }
@@ -538,23 +606,28 @@ impl Client {
         let mut events = std::mem::take(&mut self.events);
         let mut handlers = std::mem::take(&mut self.handlers);
         for event in events.drain(..) {
-            match &event {
-                ClientEvent::ConnectAccepted => run_handlers!(self, handlers.accepted, |h| h(self)),
-                ClientEvent::ConnectRejected(r) => {
-                    run_handlers!(self, handlers.rejected, |h| h(self, r))
-                }
-                ClientEvent::Message(m) => run_handlers!(self, handlers.message, |h| h(self, m)),
-                ClientEvent::Error(e) => run_handlers!(self, handlers.error, |h| h(self, e)),
-                ClientEvent::Disconnected(r) => {
-                    run_handlers!(self, handlers.disconnect, |h| h(self, r))
-                }
-            }
+            self.run_handlers(&mut handlers, &event);
         }
         handlers.merge(std::mem::take(&mut self.handlers), &self.registry);
         self.handlers = handlers;
         // Events raised from inside handlers wait for the next update; else reuse the buffer.
         if self.events.is_empty() {
             self.events = events;
+        }
+    }
+
+    /// Calls the handlers in `handlers` (taken out of `self`) for `event`.
+    fn run_handlers(&mut self, handlers: &mut ClientHandlers, event: &ClientEvent) {
+        match event {
+            ClientEvent::ConnectAccepted => run_handlers!(self, handlers.accepted, |h| h(self)),
+            ClientEvent::ConnectRejected(r) => {
+                run_handlers!(self, handlers.rejected, |h| h(self, r))
+            }
+            ClientEvent::Message(m) => run_handlers!(self, handlers.message, |h| h(self, m)),
+            ClientEvent::Error(e) => run_handlers!(self, handlers.error, |h| h(self, e)),
+            ClientEvent::Disconnected(r) => {
+                run_handlers!(self, handlers.disconnect, |h| h(self, r))
+            }
         }
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! Nothing is allocated for an address until it returns a valid cookie; no
 //! reply to an unverified address is larger than what it sent. Events reach
-//! handlers registered with `on_*`, or come out of [`Server::update_events`].
+//! handlers registered with `on_*`, come out of [`Server::update_events`], or
+//! are copied to a consumer thread ([`Server::forward_events`]); other
+//! threads queue messages through a [`ServerHandle`](crate::ServerHandle).
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -18,6 +20,8 @@ use crate::handlers::{run_handlers, HandlerId, Registry};
 use crate::metrics::{BandwidthMeter, Metrics};
 use crate::proto::handshake::CookieJar;
 use crate::proto::{transmit, CloseCause, ConnEvent, Connection};
+use crate::route::Route;
+use crate::threads::{Forward, Inbox, Recipient};
 use crate::transport::sim::SimNetwork;
 use crate::transport::Socket;
 use crate::wire::{self, ChallengeResponse, ConnectRequest, Packet, MAX_MTU};
@@ -26,7 +30,10 @@ use crate::{Config, Delivery, DisconnectReason, Error, Message, PeerId};
 mod events;
 mod handshake;
 mod limiter;
+mod log;
 mod schedule;
+mod threads;
+mod wrap;
 
 use events::ServerHandlers;
 pub use events::{ConnectRequestInfo, ServerEvent, ServerMetricsHandle, ServerStats};
@@ -43,6 +50,14 @@ struct Peer {
 
 /// A server accepting many clients.
 ///
+/// Make it with [`new`](Self::new) (UDP) or [`sandbox`](Self::sandbox) (a
+/// [`SimNetwork`]), register handlers, [`listen`](Self::listen), then call
+/// [`update`](Self::update) once per tick: it reads datagrams, runs every
+/// peer's timers, sends what is due and calls the handlers. For messages of
+/// one serde type, wrap it in a [`TypedServer`](crate::TypedServer); for
+/// other threads, see [`handle`](Self::handle) and
+/// [`forward_events`](Self::forward_events).
+///
 /// ```no_run
 /// use lentil::{Config, Delivery, Server};
 /// let mut server = Server::new(Config::default());
@@ -54,6 +69,35 @@ struct Peer {
 ///     server.update();
 ///     # break;
 /// }
+/// # Ok::<(), lentil::Error>(())
+/// ```
+///
+/// Deciding who may join, on a simulated network:
+///
+/// ```
+/// use std::time::Duration;
+/// use lentil::{Client, Config, RejectReason, Server, SimNetwork};
+/// let net = SimNetwork::new(5);
+/// let mut server = Server::sandbox(Config::default(), &net);
+/// server.on_connect_request(|_, request| match &request.payload[..] {
+///     b"let me in" => Ok(()),
+///     _ => Err("wrong password".to_owned()),
+/// });
+/// server.listen("127.0.0.1:9000")?;
+/// let config = Config { connect_payload: b"open sesame".to_vec(), ..Config::default() };
+/// let mut client = Client::sandbox(config, &net);
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// client.on_connect_rejected(move |_, reason| {
+///     let _ = tx.send(reason.clone());
+/// });
+/// client.connect("127.0.0.1:9000")?;
+/// for _ in 0..100 {
+///     server.update();
+///     client.update();
+///     net.clock().advance(Duration::from_millis(1));
+/// }
+/// assert_eq!(rx.try_recv().ok(), Some(RejectReason::Custom("wrong password".into())));
+/// assert_eq!(server.peer_count(), 0);
 /// # Ok::<(), lentil::Error>(())
 /// ```
 pub struct Server {
@@ -75,6 +119,12 @@ pub struct Server {
     send_buf: Vec<u8>,
     recv_buf: Vec<u8>,
     stats: ServerStats,
+    /// Messages queued by handles; empty until the first handle.
+    inbox: Inbox<Recipient>,
+    /// Copies of events for a consumer thread; off until asked for.
+    forward: Forward<ServerEvent>,
+    /// Context of everything this server logs, once it listens.
+    span: tracing::Span,
 }
 
 impl std::fmt::Debug for Server {
@@ -123,6 +173,9 @@ impl Server {
             send_buf: Vec::with_capacity(mtu),
             recv_buf: vec![0; MAX_MTU],
             stats: ServerStats::default(),
+            inbox: Inbox::default(),
+            forward: Forward::default(),
+            span: tracing::Span::none(),
         }
     }
 
@@ -134,7 +187,11 @@ impl Server {
         }
         self.config.validate()?;
         let addr = resolve(addr)?;
-        self.socket = Some(self.backend.bind(addr)?);
+        let socket = self.backend.bind(addr)?;
+        let local = socket.local_addr();
+        self.socket = Some(socket);
+        self.span = tracing::info_span!("lentil_server", addr = %local);
+        self.span.in_scope(|| tracing::info!("listening"));
         Ok(())
     }
 
@@ -162,6 +219,8 @@ impl Server {
     /// Processes incoming datagrams and timers of every peer, sends what is
     /// due, and calls the registered handlers. Harmless while not listening.
     pub fn update(&mut self) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         let now = self.clock.now();
         self.pump(now);
         self.dispatch();
@@ -172,7 +231,7 @@ impl Server {
     /// `on_connect_request` handlers, and accepted when there are none).
     pub fn update_events(&mut self) -> std::vec::Drain<'_, ServerEvent> {
         let now = self.clock.now();
-        self.pump(now);
+        self.span.clone().in_scope(|| self.pump(now));
         self.events.drain(..)
     }
 
@@ -193,10 +252,7 @@ impl Server {
         message: Bytes,
         delivery: Delivery,
     ) -> Result<(), Error> {
-        let p = self.peers.get_mut(&peer).ok_or(Error::UnknownPeer(peer))?;
-        p.conn.send(message, delivery)?;
-        self.schedule.touch(&mut p.slot, peer);
-        Ok(())
+        self.send_routed(peer, message, Route::Delivery(delivery))
     }
 
     /// Sends `message` to `peer` on `channel`, an index into
@@ -218,19 +274,35 @@ impl Server {
         channel: u8,
         message: Bytes,
     ) -> Result<(), Error> {
+        self.send_routed(peer, message, Route::Channel(channel))
+    }
+
+    /// Queues `message` for `peer` on the channel `route` names.
+    pub(crate) fn send_routed(
+        &mut self,
+        peer: PeerId,
+        message: Bytes,
+        route: Route,
+    ) -> Result<(), Error> {
         let p = self.peers.get_mut(&peer).ok_or(Error::UnknownPeer(peer))?;
-        p.conn.send_on(channel, message)?;
+        match route {
+            Route::Delivery(delivery) => p.conn.send(message, delivery)?,
+            Route::Channel(channel) => p.conn.send_on(channel, message)?,
+        }
         self.schedule.touch(&mut p.slot, peer);
         Ok(())
     }
 
-    /// Sends `message` on `channel` to every connected peer; returns how many
-    /// took it. The bytes are shared, not copied per peer.
-    pub fn broadcast_on(&mut self, channel: u8, message: impl AsRef<[u8]>) -> usize {
-        let bytes = Bytes::copy_from_slice(message.as_ref());
+    /// Queues `message` for every connected peer on the channel `route`
+    /// names; returns how many took it. The bytes are shared, not copied.
+    pub(crate) fn broadcast_routed(&mut self, message: Bytes, route: Route) -> usize {
         let mut reached = 0;
         for (id, p) in self.peers.iter_mut().filter(|(_, p)| p.conn.is_open()) {
-            if p.conn.send_on(channel, bytes.clone()).is_ok() {
+            let sent = match route {
+                Route::Delivery(delivery) => p.conn.send(message.clone(), delivery),
+                Route::Channel(channel) => p.conn.send_on(channel, message.clone()),
+            };
+            if sent.is_ok() {
                 self.schedule.touch(&mut p.slot, *id);
                 reached += 1;
             }
@@ -238,7 +310,16 @@ impl Server {
         reached
     }
 
-    /// Encodes `value` with bincode and sends it to `peer`.
+    /// Sends `message` on `channel` to every connected peer; returns how many
+    /// took it. The bytes are shared, not copied per peer.
+    pub fn broadcast_on(&mut self, channel: u8, message: impl AsRef<[u8]>) -> usize {
+        let bytes = Bytes::copy_from_slice(message.as_ref());
+        self.broadcast_routed(bytes, Route::Channel(channel))
+    }
+
+    /// Encodes `value` with bincode and sends it to `peer`; decode with
+    /// [`Message::decode`], or receive it in a [`TypedServer`](crate::TypedServer)
+    /// or [`TypedClient`](crate::TypedClient).
     pub fn send_typed<T: Serialize>(
         &mut self,
         peer: PeerId,
@@ -247,6 +328,17 @@ impl Server {
     ) -> Result<(), Error> {
         let bytes = crate::typed::encode(value)?;
         self.send_bytes(peer, bytes, delivery)
+    }
+
+    /// Like [`send_typed`](Self::send_typed), on `channel`.
+    pub fn send_typed_on<T: Serialize>(
+        &mut self,
+        peer: PeerId,
+        channel: u8,
+        value: &T,
+    ) -> Result<(), Error> {
+        let bytes = crate::typed::encode(value)?;
+        self.send_bytes_on(peer, channel, bytes)
     }
 
     /// legume's `send_message` to one peer: unreliable.
@@ -276,14 +368,7 @@ impl Server {
     /// (a peer whose queue is full is skipped). The bytes are shared, not copied per peer.
     pub fn broadcast(&mut self, message: impl AsRef<[u8]>, delivery: Delivery) -> usize {
         let bytes = Bytes::copy_from_slice(message.as_ref());
-        let mut reached = 0;
-        for (id, p) in self.peers.iter_mut().filter(|(_, p)| p.conn.is_open()) {
-            if p.conn.send(bytes.clone(), delivery).is_ok() {
-                self.schedule.touch(&mut p.slot, *id);
-                reached += 1;
-            }
-        }
-        reached
+        self.broadcast_routed(bytes, Route::Delivery(delivery))
     }
 
     /// Gracefully disconnects `peer`: queued reliable data is flushed (up to
@@ -453,9 +538,13 @@ impl Server {
     }
 
     fn pump(&mut self, now: Instant) {
+        // Before the listening check, so messages queued for a server that
+        // is not listening fail and are counted instead of filling the queue.
+        self.apply_queued();
         if self.socket.is_none() {
             return;
         }
+        let first_new = self.events.len();
         self.receive(now);
         let mut due = std::mem::take(&mut self.due);
         self.schedule.take_touched(&mut due);
@@ -478,6 +567,9 @@ impl Server {
             self.service_peer(id, now);
         }
         self.due = due;
+        let new = self.events.get(first_new..).unwrap_or_default();
+        new.iter().for_each(log::event);
+        self.forward.forward(new);
     }
 
     fn receive(&mut self, now: Instant) {
@@ -496,11 +588,13 @@ impl Server {
                 Ok(Packet::Data { header, .. }) => {
                     let Some(peer) = known.and_then(|id| self.peers.get_mut(&id)) else {
                         self.stats.invalid_datagrams += 1;
+                        log::dropped(from, "data from no peer");
                         continue;
                     };
                     if header.token != peer.conn.token() {
                         self.stats.invalid_datagrams += 1;
                         peer.conn.note_invalid_packet();
+                        log::dropped(from, "wrong connection token");
                         continue;
                     }
                     let datagram = Bytes::copy_from_slice(&self.recv_buf[..len]);
@@ -528,12 +622,15 @@ impl Server {
                         payload: &[],
                         ..req
                     };
+                    let before = log::Handshake::counters(&self.stats);
                     self.on_connect_request_packet(from, req, known.is_some(), now);
+                    before.log_outcome(from, &self.stats, &self.send_buf, false);
                 }
                 Ok(Packet::ChallengeResponse(resp)) => {
                     // Check the cookie before anything is copied or allocated.
                     if !self.cookies.verify(from, resp.nonce, &resp.cookie, now) {
                         self.stats.bad_cookies += 1;
+                        log::bad_cookie(from);
                         continue;
                     }
                     let payload = Bytes::copy_from_slice(resp.payload);
@@ -541,9 +638,18 @@ impl Server {
                         payload: &[],
                         ..resp
                     };
+                    let before = log::Handshake::counters(&self.stats);
                     self.on_challenge_response(from, resp, payload, known, now);
+                    before.log_outcome(from, &self.stats, &self.send_buf, true);
                 }
-                Ok(_) | Err(_) => self.stats.invalid_datagrams += 1,
+                Ok(_) => {
+                    self.stats.invalid_datagrams += 1;
+                    log::dropped(from, "packet kind a server does not take");
+                }
+                Err(_) => {
+                    self.stats.invalid_datagrams += 1;
+                    log::dropped(from, "unparsable");
+                }
             }
         }
     }
@@ -620,25 +726,30 @@ impl Server {
         let mut events = std::mem::take(&mut self.events);
         let mut handlers = std::mem::take(&mut self.handlers);
         for event in events.drain(..) {
-            match &event {
-                ServerEvent::Connected { peer, .. } => {
-                    run_handlers!(self, handlers.connected, |h| h(self, *peer))
-                }
-                ServerEvent::Message { peer, message } => {
-                    run_handlers!(self, handlers.message, |h| h(self, *peer, message))
-                }
-                ServerEvent::Error { peer, error } => {
-                    run_handlers!(self, handlers.error, |h| h(self, *peer, error))
-                }
-                ServerEvent::Disconnected { peer, reason } => {
-                    run_handlers!(self, handlers.disconnect, |h| h(self, *peer, reason))
-                }
-            }
+            self.run_handlers(&mut handlers, &event);
         }
         handlers.merge(std::mem::take(&mut self.handlers), &self.registry);
         self.handlers = handlers;
         if self.events.is_empty() {
             self.events = events;
+        }
+    }
+
+    /// Calls the handlers in `handlers` (taken out of `self`) for `event`.
+    fn run_handlers(&mut self, handlers: &mut ServerHandlers, event: &ServerEvent) {
+        match event {
+            ServerEvent::Connected { peer, .. } => {
+                run_handlers!(self, handlers.connected, |h| h(self, *peer))
+            }
+            ServerEvent::Message { peer, message } => {
+                run_handlers!(self, handlers.message, |h| h(self, *peer, message))
+            }
+            ServerEvent::Error { peer, error } => {
+                run_handlers!(self, handlers.error, |h| h(self, *peer, error))
+            }
+            ServerEvent::Disconnected { peer, reason } => {
+                run_handlers!(self, handlers.disconnect, |h| h(self, *peer, reason))
+            }
         }
     }
 }

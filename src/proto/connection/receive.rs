@@ -137,7 +137,12 @@ impl Connection {
         if let Some(sample) = outcome.rtt_sample {
             self.rtt.on_sample(sample);
         }
-        if outcome.acked > 0 {
+        // Only an ack of an ack-eliciting packet proves the timeout long
+        // enough: acks of unreliable-only packets keep coming while every
+        // reliable packet times out before its ack, and resetting on those
+        // would keep the backoff, and the RTT estimate, from ever catching up
+        // with a path whose RTT grew.
+        if outcome.acked_eliciting > 0 {
             self.rto_backoff = 0;
         }
         self.stats.packets_acked += u64::from(outcome.acked);

@@ -1,0 +1,121 @@
+//! The bounded queue between thread handles and the endpoint that owns them.
+//!
+//! Handles push without waiting and learn at once when the queue is full or
+//! the endpoint is gone. The endpoint side is empty until the first handle
+//! is made, so an `update()` of an endpoint without handles touches no channel.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+use crate::route::Route;
+use crate::Error;
+
+/// A message a handle queued, for the endpoint's next update; `to` says who
+/// gets it (the server's recipient, or nothing on a client).
+#[derive(Debug)]
+pub(crate) struct Queued<T> {
+    pub(crate) to: T,
+    pub(crate) payload: Bytes,
+    pub(crate) route: Route,
+}
+
+/// The handles' end: pushes without blocking.
+#[derive(Debug)]
+pub(crate) struct Outbox<T> {
+    tx: Sender<Queued<T>>,
+    capacity: usize,
+    /// Queued messages the endpoint could not take when it applied them.
+    failed: Arc<AtomicU64>,
+}
+
+impl<T> Clone for Outbox<T> {
+    fn clone(&self) -> Self {
+        Outbox {
+            tx: self.tx.clone(),
+            capacity: self.capacity,
+            failed: Arc::clone(&self.failed),
+        }
+    }
+}
+
+impl<T> Outbox<T> {
+    /// Queues one message, or says why not: the queue is full, or the
+    /// endpoint was dropped.
+    pub(crate) fn push(&self, to: T, payload: Bytes, route: Route) -> Result<(), Error> {
+        let queued = Queued { to, payload, route };
+        self.tx.try_send(queued).map_err(|e| match e {
+            TrySendError::Full(_) => Error::HandleQueueFull {
+                capacity: self.capacity,
+            },
+            TrySendError::Disconnected(_) => Error::EndpointDropped,
+        })
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub(crate) fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+}
+
+/// The endpoint's end.
+#[derive(Debug)]
+pub(crate) struct Inbox<T> {
+    open: Option<Open<T>>,
+}
+
+#[derive(Debug)]
+struct Open<T> {
+    rx: Receiver<Queued<T>>,
+    /// Kept to hand out more handles onto the same queue.
+    outbox: Outbox<T>,
+}
+
+impl<T> Default for Inbox<T> {
+    fn default() -> Self {
+        Inbox { open: None }
+    }
+}
+
+impl<T> Inbox<T> {
+    /// The handles' end, opening the queue with room for `capacity` messages
+    /// (at least one) if it is not open yet; an open queue keeps its capacity.
+    pub(crate) fn outbox(&mut self, capacity: usize) -> Outbox<T> {
+        let open = self.open.get_or_insert_with(|| {
+            let capacity = capacity.max(1);
+            let (tx, rx) = crossbeam_channel::bounded(capacity);
+            Open {
+                rx,
+                outbox: Outbox {
+                    tx,
+                    capacity,
+                    failed: Arc::default(),
+                },
+            }
+        });
+        open.outbox.clone()
+    }
+
+    /// Most messages one update takes, so a thread that keeps queueing
+    /// cannot hold the game loop; zero while no handle was made.
+    pub(crate) fn budget(&self) -> usize {
+        self.open.as_ref().map_or(0, |o| o.outbox.capacity)
+    }
+
+    /// The next queued message, if any.
+    pub(crate) fn next(&self) -> Option<Queued<T>> {
+        self.open.as_ref()?.rx.try_recv().ok()
+    }
+
+    /// Counts a queued message the endpoint could not take.
+    pub(crate) fn note_failed(&self) {
+        if let Some(open) = &self.open {
+            open.outbox.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
