@@ -111,3 +111,8 @@ pub type PeerId = u64;
 /// Most datagrams one `update()` reads, so a flood cannot hold the game loop;
 /// the rest wait in the socket for the next update.
 const MAX_DATAGRAMS_PER_UPDATE: usize = 8192;
+
+/// The README's examples, compiled and run as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
