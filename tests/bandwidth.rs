@@ -135,3 +135,80 @@ fn rate_control_follows_a_capacity_drop_without_filling_the_queue() {
     );
     assert!(m.queue_time > Duration::ZERO && m.send_buffer_bytes <= 8 * 1024 * 1024);
 }
+
+/// Sends one 1000-byte unreliable message per 1 ms tick for `duration`;
+/// returns how many arrived.
+fn unreliable_stream(pair: &mut Pair, duration: Duration) -> (u64, u64) {
+    let peer = pair.server.peers()[0];
+    let before = pair.server.metrics(peer).map_or(0, |m| m.in_messages);
+    let mut sent = 0;
+    let net = pair.net.clone();
+    net.run_for(duration, || {
+        if pair.client.send([9u8; 1000], Delivery::Unreliable).is_ok() {
+            sent += 1;
+        }
+        pair.server.update();
+        pair.client.update();
+    });
+    // Let the last ones land.
+    pair.pump_for(ms(50));
+    let after = pair.server.metrics(peer).map_or(0, |m| m.in_messages);
+    (sent, after - before)
+}
+
+#[test]
+fn an_unreliable_stream_is_not_starved_at_low_rtt_with_relatively_large_jitter() {
+    // 1 ms each way with up to 3 ms jitter: the jitter is larger than the
+    // RTT itself, where a throttle that reads variance as congestion collapses.
+    let net = Net::sim(13);
+    net.set_conditioner(
+        LinkConditioner::new()
+            .latency(ms(1))
+            .jitter(ms(3))
+            .loss(0.02),
+    );
+    let mut pair = Pair::connected(&net, Config::default(), Config::default());
+    let (sent, arrived) = unreliable_stream(&mut pair, secs(10));
+    let m = pair.client.metrics();
+    println!(
+        "1 MB/s unreliable at 2-8 ms RTT: {arrived} of {sent} arrived; send rate {:.2} MB/s; queue time {:?}",
+        m.send_rate / 1e6,
+        m.queue_time
+    );
+    assert_eq!(sent, 10_000, "the queue refused messages");
+    assert!(
+        arrived as f64 >= 0.95 * sent as f64,
+        "only {arrived} of {sent} arrived over 2% loss"
+    );
+    assert!(m.send_rate >= 1.0e6, "the rate fell to {}", m.send_rate);
+    assert!(m.queue_time < ms(20), "messages queue: {:?}", m.queue_time);
+}
+
+#[test]
+fn jitter_is_not_read_as_congestion() {
+    let bulk = |jitter: u64| {
+        let net = Net::sim(14);
+        net.set_conditioner(
+            LinkConditioner::new()
+                .latency(ms(10))
+                .jitter(ms(jitter))
+                .bandwidth(5 * MB)
+                .queue_limit(500 * KB),
+        );
+        let mut pair = Pair::connected(&net, Config::default(), Config::default());
+        run_fed(&mut pair, secs(2), 2 * 1024 * 1024);
+        run_fed(&mut pair, secs(5), 2 * 1024 * 1024)
+    };
+    let steady = bulk(0);
+    let jittery = bulk(10);
+    println!(
+        "5 MB/s link, 20 ms RTT: {:.2} MB/s without jitter, {:.2} MB/s with 0-10 ms jitter each way",
+        steady / 1e6,
+        jittery / 1e6
+    );
+    assert!(steady > 4.0e6, "{steady:.0} B/s");
+    assert!(
+        jittery > 0.8 * steady,
+        "jitter cut throughput from {steady:.0} to {jittery:.0} B/s"
+    );
+}
