@@ -29,17 +29,22 @@ fn typed_client(net: &Net) -> TypedClient<Msg> {
     TypedClient::from_client(net.client(Config::default()))
 }
 
-/// Connects `client` to `server`, updating both; panics after 2 s.
-fn connect(net: &Net, server: &mut TypedServer<Msg>, client: &mut TypedClient<Msg>) -> PeerId {
-    let addr = server.local_addr().expect("listening");
-    client.connect(addr).expect("connect");
-    let connected = net.run_until(secs(2), || {
-        server.update();
-        client.update();
-        client.is_connected() && server.peer_count() == 1
-    });
-    assert!(connected, "typed client did not connect");
-    server.peers()[0]
+/// Connects `client` to `server`, updating both, and returns the peer id;
+/// panics after 2 s. A macro so that either end may be typed or bytes: the
+/// four types share these methods by name only.
+macro_rules! connect {
+    ($net:expr, $server:expr, $client:expr) => {{
+        let (server, client) = ($server, $client);
+        let addr = server.local_addr().expect("listening");
+        client.connect(addr).expect("connect");
+        let connected = $net.run_until(secs(2), || {
+            server.update();
+            client.update();
+            client.is_connected() && server.peer_count() == 1
+        });
+        assert!(connected, "client did not connect");
+        server.peers()[0]
+    }};
 }
 
 /// Updates both until `done` holds; panics after 3 s.
@@ -75,7 +80,7 @@ fn typed_messages_round_trip_both_ways_with_handlers() {
     let at_client: Log<Msg> = Log::new();
     let log = at_client.clone();
     client.on_message(move |_, msg| log.push(msg));
-    let peer = connect(&net, &mut server, &mut client);
+    let peer = connect!(&net, &mut server, &mut client);
 
     let sent = vec![
         Msg::Say("hello, world".into()),
@@ -101,7 +106,7 @@ fn typed_pull_path_reports_decoded_messages_with_their_channel() {
     let net = Net::sim(SEED + 1);
     let mut server = typed_server(&net);
     let mut client = typed_client(&net);
-    connect(&net, &mut server, &mut client);
+    connect!(&net, &mut server, &mut client);
 
     // Channel 2 is the reliable one in the default channel list.
     client.send_on(2, &Msg::Seq(7)).expect("send_on");
@@ -176,16 +181,7 @@ fn undecodable_message_raises_an_error_naming_the_peer_and_the_peer_stays() {
 
     // A bytes-level client: it can send anything.
     let mut client = net.client(Config::default());
-    client
-        .connect(server.local_addr().expect("listening"))
-        .expect("connect");
-    let ok = net.run_until(secs(2), || {
-        server.update();
-        client.update();
-        client.is_connected() && server.peer_count() == 1
-    });
-    assert!(ok, "client did not connect");
-    let peer = server.peers()[0];
+    let peer = connect!(&net, &mut server, &mut client);
 
     // Variant 9 does not exist; then a string whose length prefix claims
     // far more bytes than any message holds; then a valid message.
@@ -231,16 +227,7 @@ fn undecodable_message_on_the_client_is_counted_and_reported_in_the_pull_path() 
     let net = Net::sim(SEED + 4);
     let mut server: Server = net.server(Config::default());
     let mut client = typed_client(&net);
-    client
-        .connect(server.local_addr().expect("listening"))
-        .expect("connect");
-    let ok = net.run_until(secs(2), || {
-        server.update();
-        client.update();
-        client.is_connected() && server.peer_count() == 1
-    });
-    assert!(ok, "client did not connect");
-    let peer = server.peers()[0];
+    let peer = connect!(&net, &mut server, &mut client);
 
     server.send(peer, b"\x2a\x2a", Delivery::Reliable).unwrap();
     server
@@ -298,7 +285,7 @@ fn every_message_handler_gets_its_own_copy_and_removed_ones_get_none() {
         .on_message(move |_, _, m| r.push(m.bytes().to_vec()));
 
     let mut client = typed_client(&net);
-    connect(&net, &mut server, &mut client);
+    connect!(&net, &mut server, &mut client);
     client
         .send(&Msg::Move { x: 0.0, y: 1.0 }, Delivery::Reliable)
         .unwrap();
@@ -331,7 +318,7 @@ fn typed_handlers_see_connects_and_disconnects() {
         w.push(msg);
         client.disconnect();
     });
-    let peer = connect(&net, &mut server, &mut client);
+    let peer = connect!(&net, &mut server, &mut client);
     pump(&net, &mut server, &mut client, "the disconnect", || {
         seen.len() == 2
     });
@@ -358,7 +345,7 @@ fn typed_sends_fail_like_byte_sends() {
         server.send(99, &Msg::Seq(1), Delivery::Reliable),
         Err(Error::UnknownPeer(99))
     );
-    connect(&net, &mut server, &mut client);
+    connect!(&net, &mut server, &mut client);
     assert_eq!(
         client.send_on(40, &Msg::Seq(1)),
         Err(Error::UnknownChannel(40))

@@ -59,10 +59,7 @@ impl Client {
     /// Sends what handles queued since the last update; free while no handle
     /// was ever made.
     pub(super) fn apply_queued(&mut self) {
-        for _ in 0..self.inbox.budget() {
-            let Some(queued) = self.inbox.next() else {
-                break;
-            };
+        for queued in self.inbox.drain() {
             if let Err(error) = self.send_routed(queued.payload, queued.route) {
                 self.inbox.note_failed();
                 log::queued_send_failed(&error);

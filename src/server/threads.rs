@@ -65,10 +65,7 @@ impl Server {
     /// Sends what handles queued since the last update; free while no handle
     /// was ever made.
     pub(super) fn apply_queued(&mut self) {
-        for _ in 0..self.inbox.budget() {
-            let Some(queued) = self.inbox.next() else {
-                break;
-            };
+        for queued in self.inbox.drain() {
             match queued.to {
                 Recipient::Peer(peer) => {
                     if let Err(error) = self.send_routed(peer, queued.payload, queued.route) {

@@ -101,15 +101,17 @@ impl<T> Inbox<T> {
         open.outbox.clone()
     }
 
-    /// Most messages one update takes, so a thread that keeps queueing
-    /// cannot hold the game loop; zero while no handle was made.
-    pub(crate) fn budget(&self) -> usize {
-        self.open.as_ref().map_or(0, |o| o.outbox.capacity)
-    }
-
-    /// The next queued message, if any.
-    pub(crate) fn next(&self) -> Option<Queued<T>> {
-        self.open.as_ref()?.rx.try_recv().ok()
+    /// The messages one update applies: those queued now, at most one
+    /// queue's capacity, so a thread that keeps queueing cannot hold the game
+    /// loop; none, without touching a channel, while no handle was made. The
+    /// iterator holds its own end of the channel, so the endpoint can send
+    /// (borrow itself mutably) while it runs.
+    pub(crate) fn drain(&self) -> impl Iterator<Item = Queued<T>> {
+        let (rx, budget) = match &self.open {
+            Some(open) => (Some(open.rx.clone()), open.outbox.capacity),
+            None => (None, 0),
+        };
+        std::iter::from_fn(move || rx.as_ref()?.try_recv().ok()).take(budget)
     }
 
     /// Counts a queued message the endpoint could not take.

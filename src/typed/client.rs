@@ -6,23 +6,15 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::client_events::TypedClientHandlers;
+use super::client_events::{
+    AcceptedFn, DisconnectFn, ErrorFn, MessageFn, RejectedFn, TypedClientHandlers,
+};
+use super::wrapper::{self, Typed, Wrapped};
 use super::TypedClientEvent;
 use crate::{
     Client, ClientEvent, ClientHandle, ClientState, Config, Delivery, DisconnectReason, Error,
-    HandlerId, Message, Metrics, RejectReason, SimNetwork,
+    HandlerId, Metrics, RejectReason, SimNetwork,
 };
-
-/// Calls every handler of `$list` still registered with `$owner`'s client.
-macro_rules! run_typed {
-    ($owner:ident, $list:expr, |$h:ident| $call:expr) => {
-        for (id, $h) in $list.iter_mut() {
-            if $owner.client.registry().is_live(id) {
-                $call;
-            }
-        }
-    };
-}
 
 /// A [`Client`] whose messages are values of `M`, any serde type (usually an
 /// enum of every message kind), encoded with bincode.
@@ -69,19 +61,12 @@ macro_rules! run_typed {
 /// # Ok::<(), lentil::Error>(())
 /// ```
 pub struct TypedClient<M> {
-    client: Client,
-    handlers: TypedClientHandlers<M>,
-    events: Vec<TypedClientEvent<M>>,
-    decode_failures: u64,
+    inner: Wrapped<Client, TypedClientHandlers<M>, TypedClientEvent<M>>,
 }
 
 impl<M> std::fmt::Debug for TypedClient<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TypedClient")
-            .field("client", &self.client)
-            .field("message_type", &std::any::type_name::<M>())
-            .field("decode_failures", &self.decode_failures)
-            .finish_non_exhaustive()
+        self.inner.fmt_as::<M>(f, "TypedClient", "client")
     }
 }
 
@@ -102,74 +87,51 @@ where
     /// Wraps `client`, keeping its handlers, handles and forwarding.
     pub fn from_client(client: Client) -> Self {
         TypedClient {
-            client,
-            handlers: TypedClientHandlers::default(),
-            events: Vec::new(),
-            decode_failures: 0,
+            inner: Wrapped::new(client),
         }
     }
 
     /// The wrapped client; the typed handlers are dropped.
     pub fn into_client(self) -> Client {
-        self.client
+        self.inner.endpoint
     }
 
     /// The wrapped client.
     pub fn client(&self) -> &Client {
-        &self.client
+        &self.inner.endpoint
     }
 
     /// The wrapped client, for its bytes API, metrics, handles and forwarding.
     pub fn client_mut(&mut self) -> &mut Client {
-        &mut self.client
+        &mut self.inner.endpoint
     }
 
     /// Messages dropped because they did not decode as `M`, over this
     /// wrapper's life.
     pub fn decode_failures(&self) -> u64 {
-        self.decode_failures
+        self.inner.decode_failures()
     }
 
     /// Encodes `message` and sends it with the given delivery mode.
     pub fn send(&mut self, message: &M, delivery: Delivery) -> Result<(), Error> {
-        self.client.send_typed(message, delivery)
+        self.client_mut().send_typed(message, delivery)
     }
 
     /// Encodes `message` and sends it on `channel`, an index into `Config::channels`.
     pub fn send_on(&mut self, channel: u8, message: &M) -> Result<(), Error> {
-        self.client.send_typed_on(channel, message)
+        self.client_mut().send_typed_on(channel, message)
     }
 
     /// Processes datagrams and timers like [`Client::update`], then calls
     /// the wrapped client's handlers and the typed ones, event by event.
     pub fn update(&mut self) {
-        let span = self.client.span();
-        let _entered = span.enter();
-        self.client.pump_now();
-        let mut events = self.client.take_events();
-        let mut handlers = std::mem::take(&mut self.handlers);
-        for event in events.drain(..) {
-            self.client.dispatch_event(&event);
-            self.run_handlers(&mut handlers, event);
-        }
-        handlers.merge(std::mem::take(&mut self.handlers), self.client.registry());
-        self.handlers = handlers;
-        self.client.restore_events(events);
+        wrapper::update(self);
     }
 
     /// Like [`update`](Self::update), but returns the events, messages
     /// decoded, instead of calling handlers.
     pub fn update_events(&mut self) -> std::vec::Drain<'_, TypedClientEvent<M>> {
-        let span = self.client.span();
-        let _entered = span.enter();
-        self.client.pump_now();
-        let mut events = self.client.take_events();
-        for event in events.drain(..) {
-            let typed = self.typed_event(event);
-            self.events.push(typed);
-        }
-        self.client.restore_events(events);
-        self.events.drain(..)
+        wrapper::update_events(self)
     }
 
     /// Registers a handler for "the server accepted the connection".
@@ -177,9 +139,8 @@ where
         &mut self,
         f: impl FnMut(&mut TypedClient<M>) + Send + 'static,
     ) -> HandlerId {
-        let id = self.client.registry_mut().register();
-        self.handlers.accepted.push(id, Box::new(f));
-        id
+        self.inner
+            .add::<AcceptedFn<M>>(|h| &mut h.accepted, Box::new(f))
     }
 
     /// Registers a handler for "the server refused the connection".
@@ -187,9 +148,8 @@ where
         &mut self,
         f: impl FnMut(&mut TypedClient<M>, &RejectReason) + Send + 'static,
     ) -> HandlerId {
-        let id = self.client.registry_mut().register();
-        self.handlers.rejected.push(id, Box::new(f));
-        id
+        self.inner
+            .add::<RejectedFn<M>>(|h| &mut h.rejected, Box::new(f))
     }
 
     /// Registers a handler for decoded messages from the server.
@@ -197,9 +157,8 @@ where
         &mut self,
         f: impl FnMut(&mut TypedClient<M>, M) + Send + 'static,
     ) -> HandlerId {
-        let id = self.client.registry_mut().register();
-        self.handlers.message.push(id, Box::new(f));
-        id
+        self.inner
+            .add::<MessageFn<M>>(|h| &mut h.message, Box::new(f))
     }
 
     /// Registers a handler for a connection lost without a graceful close,
@@ -209,9 +168,7 @@ where
         &mut self,
         f: impl FnMut(&mut TypedClient<M>, &Error) + Send + 'static,
     ) -> HandlerId {
-        let id = self.client.registry_mut().register();
-        self.handlers.error.push(id, Box::new(f));
-        id
+        self.inner.add::<ErrorFn<M>>(|h| &mut h.error, Box::new(f))
     }
 
     /// Registers a handler for a graceful close by the server.
@@ -219,128 +176,128 @@ where
         &mut self,
         f: impl FnMut(&mut TypedClient<M>, &DisconnectReason) + Send + 'static,
     ) -> HandlerId {
-        let id = self.client.registry_mut().register();
-        self.handlers.disconnect.push(id, Box::new(f));
-        id
+        self.inner
+            .add::<DisconnectFn<M>>(|h| &mut h.disconnect, Box::new(f))
     }
 
     /// Removes a handler, typed or registered on the wrapped client; returns
     /// whether it was registered.
     pub fn remove_handler(&mut self, id: HandlerId) -> bool {
-        let was_registered = self.client.remove_handler(id);
-        // Lists taken out for a dispatch in progress drop it when merged back.
-        self.handlers
-            .merge(TypedClientHandlers::default(), self.client.registry());
-        was_registered
+        self.inner.remove_handler(id)
     }
 
     /// See [`Client::connect`].
     pub fn connect(&mut self, addr: impl ToSocketAddrs + std::fmt::Debug) -> Result<(), Error> {
-        self.client.connect(addr)
+        self.client_mut().connect(addr)
     }
 
     /// See [`Client::disconnect`].
     pub fn disconnect(&mut self) {
-        self.client.disconnect();
+        self.client_mut().disconnect();
     }
 
     /// See [`Client::is_disconnecting`].
     pub fn is_disconnecting(&self) -> bool {
-        self.client.is_disconnecting()
+        self.client().is_disconnecting()
     }
 
     /// See [`Client::state`].
     pub fn state(&self) -> ClientState {
-        self.client.state()
+        self.client().state()
     }
 
     /// See [`Client::is_connected`].
     pub fn is_connected(&self) -> bool {
-        self.client.is_connected()
+        self.client().is_connected()
     }
 
     /// See [`Client::is_connecting`].
     pub fn is_connecting(&self) -> bool {
-        self.client.is_connecting()
+        self.client().is_connecting()
     }
 
     /// See [`Client::is_disconnected`].
     pub fn is_disconnected(&self) -> bool {
-        self.client.is_disconnected()
+        self.client().is_disconnected()
     }
 
     /// See [`Client::is_errored`].
     pub fn is_errored(&self) -> bool {
-        self.client.is_errored()
+        self.client().is_errored()
     }
 
     /// See [`Client::local_addr`].
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.client.local_addr()
+        self.client().local_addr()
     }
 
     /// See [`Client::server_addr`].
     pub fn server_addr(&self) -> Option<SocketAddr> {
-        self.client.server_addr()
+        self.client().server_addr()
     }
 
     /// See [`Client::config`].
     pub fn config(&self) -> &Config {
-        self.client.config()
+        self.client().config()
     }
 
     /// See [`Client::metrics`].
     pub fn metrics(&self) -> Metrics {
-        self.client.metrics()
+        self.client().metrics()
     }
 
     /// See [`Client::latency`].
     pub fn latency(&self) -> Duration {
-        self.client.latency()
+        self.client().latency()
     }
 
     /// See [`Client::next_deadline`].
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.client.next_deadline()
+        self.client().next_deadline()
     }
 
     /// See [`Client::wait`].
     pub fn wait(&mut self, max: Duration) {
-        self.client.wait(max);
+        self.client_mut().wait(max);
     }
 
     /// A handle other threads can queue messages through (typed ones with
     /// [`ClientHandle::send_typed`]); see [`Client::handle`].
     pub fn handle(&mut self) -> ClientHandle {
-        self.client.handle()
+        self.client_mut().handle()
+    }
+}
+
+impl<M> Typed for TypedClient<M>
+where
+    M: Serialize + DeserializeOwned + 'static,
+{
+    type Endpoint = Client;
+    type Handlers = TypedClientHandlers<M>;
+    type Event = TypedClientEvent<M>;
+
+    fn wrapped(&mut self) -> &mut Wrapped<Client, TypedClientHandlers<M>, TypedClientEvent<M>> {
+        &mut self.inner
     }
 
     fn run_handlers(&mut self, handlers: &mut TypedClientHandlers<M>, event: ClientEvent) {
+        use wrapper::{run_live, run_message};
         match event {
-            ClientEvent::ConnectAccepted => run_typed!(self, handlers.accepted, |h| h(self)),
+            ClientEvent::ConnectAccepted => run_live(self, &mut handlers.accepted, |c, h| h(c)),
             ClientEvent::ConnectRejected(reason) => {
-                run_typed!(self, handlers.rejected, |h| h(self, &reason));
+                run_live(self, &mut handlers.rejected, |c, h| h(c, &reason));
             }
-            ClientEvent::Message(message) => match self.decode(&message) {
+            // A message from the server; `None` names the server as the sender.
+            ClientEvent::Message(message) => match self.inner.decode(None, &message) {
                 Ok(value) => {
-                    // The decoded value goes to the first handler; any other
-                    // gets its own copy, decoded again, so `M` need not be `Clone`.
-                    let mut decoded = Some(value);
-                    run_typed!(self, handlers.message, |h| {
-                        let value = match decoded.take() {
-                            Some(value) => Some(value),
-                            None => super::decode(&message.payload).ok(),
-                        };
-                        if let Some(value) = value {
-                            h(self, value);
-                        }
-                    });
+                    let list = &mut handlers.message;
+                    run_message(self, list, value, &message.payload, |c, h, m| h(c, m));
                 }
-                Err(error) => run_typed!(self, handlers.error, |h| h(self, &error)),
+                Err(error) => run_live(self, &mut handlers.error, |c, h| h(c, &error)),
             },
-            ClientEvent::Error(error) => run_typed!(self, handlers.error, |h| h(self, &error)),
+            ClientEvent::Error(error) => run_live(self, &mut handlers.error, |c, h| h(c, &error)),
             ClientEvent::Disconnected(reason) => {
-                run_typed!(self, handlers.disconnect, |h| h(self, &reason));
+                run_live(self, &mut handlers.disconnect, |c, h| h(c, &reason));
             }
         }
     }
@@ -349,7 +306,7 @@ where
         match event {
             ClientEvent::ConnectAccepted => TypedClientEvent::ConnectAccepted,
             ClientEvent::ConnectRejected(reason) => TypedClientEvent::ConnectRejected(reason),
-            ClientEvent::Message(message) => match self.decode(&message) {
+            ClientEvent::Message(message) => match self.inner.decode(None, &message) {
                 Ok(value) => TypedClientEvent::Message {
                     message: value,
                     channel: message.channel,
@@ -360,13 +317,5 @@ where
             ClientEvent::Error(error) => TypedClientEvent::Error(error),
             ClientEvent::Disconnected(reason) => TypedClientEvent::Disconnected(reason),
         }
-    }
-
-    /// Decodes a message from the server; a failure is counted and logged.
-    fn decode(&mut self, message: &Message) -> Result<M, Error> {
-        super::decode_message(&message.payload, None).inspect_err(|error| {
-            self.decode_failures += 1;
-            tracing::debug!(channel = message.channel, %error, "message dropped");
-        })
     }
 }

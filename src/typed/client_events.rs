@@ -1,6 +1,7 @@
 //! What a [`TypedClient`] reports: its events with decoded messages, and the
 //! handler types behind its `on_*`.
 
+use super::wrapper::HandlerSet;
 use super::TypedClient;
 use crate::handlers::{HandlerList, Registry};
 use crate::{Delivery, DisconnectReason, Error, RejectReason};
@@ -58,8 +59,8 @@ impl<M> Default for TypedClientHandlers<M> {
     }
 }
 
-impl<M> TypedClientHandlers<M> {
-    pub(super) fn merge(&mut self, added: TypedClientHandlers<M>, registry: &Registry) {
+impl<M> HandlerSet for TypedClientHandlers<M> {
+    fn merge(&mut self, added: TypedClientHandlers<M>, registry: &Registry) {
         self.accepted.merge(added.accepted, registry);
         self.rejected.merge(added.rejected, registry);
         self.message.merge(added.message, registry);

@@ -9,15 +9,23 @@
 //! the connection stays up. The bytes API of the wrapped endpoint stays for
 //! games with their own codec; `send_typed` and
 //! [`Message::decode`](crate::Message::decode) use the same encoding.
+//!
+//! Both wrappers drive their endpoint through one [`Endpoint`] trait and
+//! share their update loops, decode-failure counting and handler dispatch
+//! (`wrapper`); each side's module holds only its events, handler
+//! signatures and delegating methods.
 
 mod client;
 mod client_events;
 mod codec;
+mod endpoint;
 mod server;
 mod server_events;
+mod wrapper;
 
 pub use client::TypedClient;
 pub use client_events::TypedClientEvent;
 pub(crate) use codec::{decode, decode_message, encode};
+pub(crate) use endpoint::{impl_endpoint, Endpoint};
 pub use server::TypedServer;
 pub use server_events::TypedServerEvent;

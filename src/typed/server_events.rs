@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use super::wrapper::HandlerSet;
 use super::TypedServer;
 use crate::handlers::{HandlerList, Registry};
 use crate::{Delivery, DisconnectReason, Error, PeerId};
@@ -72,8 +73,8 @@ impl<M> Default for TypedServerHandlers<M> {
     }
 }
 
-impl<M> TypedServerHandlers<M> {
-    pub(super) fn merge(&mut self, added: TypedServerHandlers<M>, registry: &Registry) {
+impl<M> HandlerSet for TypedServerHandlers<M> {
+    fn merge(&mut self, added: TypedServerHandlers<M>, registry: &Registry) {
         self.connected.merge(added.connected, registry);
         self.message.merge(added.message, registry);
         self.error.merge(added.error, registry);
