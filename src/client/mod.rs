@@ -18,6 +18,7 @@ use crate::backend::{resolve, Backend};
 use crate::clock::Clock;
 use crate::handlers::{run_handlers, HandlerId, Registry};
 use crate::metrics::{BandwidthMeter, Metrics, MetricsHandle};
+use crate::proto::arena::Arena;
 use crate::proto::handshake::{ClientHandshake, HandshakeOutcome};
 use crate::proto::{transmit, CloseCause, ConnEvent, Connection};
 use crate::route::Route;
@@ -92,6 +93,9 @@ pub struct Client {
     registry: Registry,
     send_buf: Vec<u8>,
     recv_buf: Vec<u8>,
+    /// Received datagrams are copied here, so their messages can be shared
+    /// without an allocation per datagram.
+    recv_arena: Arena,
     /// Datagrams dropped before reaching a connection (wrong sender, garbage).
     stray_datagrams: u64,
     meter: BandwidthMeter,
@@ -143,6 +147,7 @@ impl Client {
             // Outgoing datagrams never exceed the mtu.
             send_buf: Vec::with_capacity(mtu),
             recv_buf: vec![0; MAX_MTU],
+            recv_arena: Arena::for_datagrams(),
             stray_datagrams: 0,
             meter: BandwidthMeter::default(),
             metrics_handle: None,
@@ -243,7 +248,7 @@ impl Client {
     /// Sends `message` with the given delivery mode. It is queued and goes out
     /// on the next `update()` (or at once, if the connection can).
     pub fn send(&mut self, message: impl AsRef<[u8]>, delivery: Delivery) -> Result<(), Error> {
-        self.send_bytes(Bytes::copy_from_slice(message.as_ref()), delivery)
+        self.open_conn()?.send_slice(message.as_ref(), delivery)
     }
 
     /// Like [`send`](Self::send), taking ownership of the bytes without copying.
@@ -255,7 +260,7 @@ impl Client {
     /// that channel's delivery mode. A reliable message larger than one packet
     /// is split into fragments and joined on arrival.
     pub fn send_on(&mut self, channel: u8, message: impl AsRef<[u8]>) -> Result<(), Error> {
-        self.send_bytes_on(channel, Bytes::copy_from_slice(message.as_ref()))
+        self.open_conn()?.send_slice_on(channel, message.as_ref())
     }
 
     /// Like [`send_on`](Self::send_on), taking ownership of the bytes without copying.
@@ -265,14 +270,19 @@ impl Client {
 
     /// Queues `message` on the channel `route` names.
     pub(crate) fn send_routed(&mut self, message: Bytes, route: Route) -> Result<(), Error> {
-        if self.state != ClientState::Connected {
-            return Err(Error::NotConnected);
-        }
-        let conn = self.conn.as_mut().ok_or(Error::NotConnected)?;
+        let conn = self.open_conn()?;
         match route {
             Route::Delivery(delivery) => conn.send(message, delivery),
             Route::Channel(channel) => conn.send_on(channel, message),
         }
+    }
+
+    /// The connection, while messages may be sent on it.
+    fn open_conn(&mut self) -> Result<&mut Connection, Error> {
+        if self.state != ClientState::Connected {
+            return Err(Error::NotConnected);
+        }
+        self.conn.as_mut().ok_or(Error::NotConnected)
     }
 
     /// Encodes `value` with bincode and sends it; decode with
@@ -444,6 +454,13 @@ impl Client {
 
     fn pump(&mut self, now: Instant) {
         let first_new = self.events.len();
+        if let (Some(conn), Some(socket), Some(server)) =
+            (self.conn.as_mut(), self.socket.as_mut(), self.server)
+        {
+            if conn.sends_early() {
+                transmit(conn, socket.as_mut(), &mut self.send_buf, server, now);
+            }
+        }
         self.receive(now);
         self.run_timers(now);
         self.apply_queued();
@@ -484,7 +501,7 @@ impl Client {
                 log::dropped(from, "not from the server");
                 continue;
             }
-            let datagram = Bytes::copy_from_slice(&self.recv_buf[..len]);
+            let datagram = self.recv_arena.copy(&self.recv_buf[..len]);
             let Ok(packet) = Packet::parse(&datagram) else {
                 self.stray_datagrams += 1;
                 log::dropped(from, "unparsable");

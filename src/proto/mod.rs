@@ -4,9 +4,11 @@
 //! here reads a clock, touches a socket or spawns a thread. Each file owns one
 //! concern: sequence arithmetic, RTT, received-packet history, sent-packet
 //! record, send buffers, receive windows, channels, fragment reassembly,
-//! congestion window, rate control and pacing, the handshake, and the
-//! connection that ties them together.
+//! congestion window, rate control and pacing, the handshake, the connection
+//! that ties them together, and the arena that copies messages and datagrams
+//! into shared buffers.
 
+pub(crate) mod arena;
 mod channel;
 mod congestion;
 mod connection;

@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use super::arena::ChannelArena;
 use super::reassembly::HELD_PIECE_OVERHEAD;
 use super::seq::seq_diff;
 use crate::wire::Fragment;
@@ -83,6 +84,10 @@ pub struct ReliableSender {
     span_held: usize,
     /// Charged bytes of fragments slid out whose message has not.
     straddle: usize,
+    /// Where copied messages live. Slots leave in id order, so its chunks
+    /// are freed in order too: what it keeps alive is what this channel
+    /// holds, plus at most two chunks.
+    arena: ChannelArena,
 }
 
 fn charge(len: usize) -> usize {
@@ -104,6 +109,12 @@ impl ReliableSender {
 
     /// Queues a message; returns its id.
     pub fn push(&mut self, payload: Bytes) -> u16 {
+        self.push_slot(payload, None)
+    }
+
+    /// Queues a copy of a message that fits one packet; returns its id.
+    pub fn push_copy(&mut self, payload: &[u8]) -> u16 {
+        let payload = self.arena.copy(payload);
         self.push_slot(payload, None)
     }
 
@@ -285,6 +296,8 @@ pub struct UnreliableSender {
     queue: VecDeque<(u16, Bytes)>,
     next_id: u16,
     bytes: usize,
+    /// Where copied messages live; they leave in order, as they are sent.
+    arena: ChannelArena,
 }
 
 impl UnreliableSender {
@@ -293,6 +306,12 @@ impl UnreliableSender {
         self.bytes += payload.len();
         self.queue.push_back((self.next_id, payload));
         self.next_id = self.next_id.wrapping_add(1);
+    }
+
+    /// Queues a copy of a message.
+    pub fn push_copy(&mut self, payload: &[u8]) {
+        let payload = self.arena.copy(payload);
+        self.push(payload);
     }
 
     /// The next message if `fits(len)`.

@@ -3,6 +3,13 @@
 //! whose connection timer is due. An idle peer costs nothing until its next
 //! deadline, so a server with thousands of idle clients updates in time
 //! proportional to the few that are busy.
+//!
+//! Each peer has at most one live entry in the timer heap. A deadline that
+//! moves later (every packet received pushes the peer's timeout and keepalive
+//! back) keeps the earlier entry: it fires early, the peer is serviced, finds
+//! nothing due and sets its timer again. So a busy peer costs a heap push
+//! only when its deadline moves earlier, not on every service, and the heap
+//! holds few stale entries.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -13,9 +20,11 @@ use crate::PeerId;
 /// A peer's place in the schedule, kept in the peer.
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Slot {
-    /// Already in the touched list.
+    /// Already in the touched list (or, while an update collects who is due,
+    /// already taken).
     touched: bool,
-    /// The deadline of its live timer entry; other heap entries for it are stale.
+    /// The deadline of its live timer entry, still in the heap; other heap
+    /// entries for it are stale.
     scheduled: Option<Instant>,
 }
 
@@ -35,23 +44,26 @@ impl Schedule {
         }
     }
 
-    /// Sets `id`'s timer to `deadline` (none: no timer).
+    /// Makes sure `id` is serviced by `deadline` (none: it needs no timer).
+    /// A live entry that fires no later is kept, and fires early.
     pub(super) fn set_timer(&mut self, slot: &mut Slot, id: PeerId, deadline: Option<Instant>) {
-        if slot.scheduled != deadline {
-            slot.scheduled = deadline;
-            if let Some(at) = deadline {
-                self.timers.push(Reverse((at, id)));
-            }
+        let Some(at) = deadline else {
+            return;
+        };
+        if slot.scheduled.is_none_or(|live| live > at) {
+            slot.scheduled = Some(at);
+            self.timers.push(Reverse((at, id)));
         }
     }
 
-    /// Takes the touched peers; the caller clears their slots with [`serviced`](Self::serviced).
+    /// Takes the touched peers, who stay marked as taken until
+    /// [`serviced`](Self::serviced).
     pub(super) fn take_touched(&mut self, into: &mut Vec<PeerId>) {
         into.append(&mut self.touched);
     }
 
-    /// Pops the next timer entry due at `now`, stale or not; the caller checks
-    /// it with [`is_live`](Self::is_live).
+    /// Pops the next timer entry due at `now`, stale or not; the caller
+    /// passes it to [`take_due`](Self::take_due).
     pub(super) fn pop_due(&mut self, now: Instant) -> Option<(Instant, PeerId)> {
         match self.timers.peek() {
             Some(Reverse((at, _))) if *at <= now => self.timers.pop().map(|Reverse(entry)| entry),
@@ -59,15 +71,21 @@ impl Schedule {
         }
     }
 
-    /// Whether a popped entry is the peer's live timer (and the peer not yet taken).
-    pub(super) fn is_live(slot: &Slot, at: Instant) -> bool {
-        slot.scheduled == Some(at) && !slot.touched
+    /// Takes in a popped entry: returns whether the peer is now due, which
+    /// it is if the entry is its live timer and it was not taken already.
+    /// The peer is then marked as taken until [`serviced`](Self::serviced).
+    pub(super) fn take_due(slot: &mut Slot, at: Instant) -> bool {
+        if slot.scheduled != Some(at) {
+            return false;
+        }
+        slot.scheduled = None;
+        !std::mem::replace(&mut slot.touched, true)
     }
 
-    /// Marks a peer as taken for service: no longer touched, timer consumed.
+    /// Marks a taken peer as serviced: it may be touched again. Its live
+    /// timer entry, if any, stays in the heap.
     pub(super) fn serviced(slot: &mut Slot) {
         slot.touched = false;
-        slot.scheduled = None;
     }
 
     /// The earliest timer (possibly stale, so possibly early), or `now` if a peer is touched.
@@ -87,22 +105,69 @@ mod tests {
     #[test]
     fn stale_entries_are_recognised() {
         let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
         let mut s = Schedule::default();
         let mut slot = Slot::default();
-        s.set_timer(&mut slot, 1, Some(t0 + Duration::from_millis(10)));
-        s.set_timer(&mut slot, 1, Some(t0 + Duration::from_millis(5)));
-        assert_eq!(s.next_deadline(t0), Some(t0 + Duration::from_millis(5)));
-        let (at, id) = s.pop_due(t0 + Duration::from_millis(20)).unwrap();
-        assert_eq!((at, id), (t0 + Duration::from_millis(5), 1));
-        assert!(Schedule::is_live(&slot, at));
+        s.set_timer(&mut slot, 1, Some(at(10)));
+        s.set_timer(&mut slot, 1, Some(at(5)));
+        assert_eq!(s.next_deadline(t0), Some(at(5)));
+        let (first, id) = s.pop_due(at(20)).unwrap();
+        assert_eq!((first, id), (at(5), 1));
+        assert!(Schedule::take_due(&mut slot, first));
         Schedule::serviced(&mut slot);
-        let (stale, _) = s.pop_due(t0 + Duration::from_millis(20)).unwrap();
-        assert!(!Schedule::is_live(&slot, stale));
-        assert!(s.pop_due(t0 + Duration::from_millis(20)).is_none());
+        let (stale, _) = s.pop_due(at(20)).unwrap();
+        assert!(!Schedule::take_due(&mut slot, stale));
+        assert!(s.pop_due(at(20)).is_none());
         s.touch(&mut slot, 1);
         s.touch(&mut slot, 1);
         let mut due = Vec::new();
         s.take_touched(&mut due);
         assert_eq!(due, vec![1]);
+    }
+
+    #[test]
+    fn a_later_deadline_keeps_the_live_entry_and_fires_early() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut s = Schedule::default();
+        let mut slot = Slot::default();
+        s.set_timer(&mut slot, 7, Some(at(10)));
+        for later in 11..100 {
+            s.set_timer(&mut slot, 7, Some(at(later)));
+        }
+        assert_eq!(s.timers.len(), 1, "moving later pushes nothing");
+        assert!(s.pop_due(at(9)).is_none());
+        let (fired, id) = s.pop_due(at(10)).unwrap();
+        assert_eq!(id, 7);
+        assert!(Schedule::take_due(&mut slot, fired));
+        Schedule::serviced(&mut slot);
+        // Serviced, the peer sets its real deadline: a new live entry.
+        s.set_timer(&mut slot, 7, Some(at(99)));
+        assert_eq!(s.next_deadline(at(10)), Some(at(99)));
+    }
+
+    #[test]
+    fn a_touched_peer_is_taken_once_and_keeps_its_timer() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut s = Schedule::default();
+        let mut slot = Slot::default();
+        s.set_timer(&mut slot, 3, Some(at(5)));
+        s.touch(&mut slot, 3);
+        let mut due = Vec::new();
+        s.take_touched(&mut due);
+        // Its timer is due in the same update: consumed, not taken twice.
+        let (fired, _) = s.pop_due(at(5)).unwrap();
+        assert!(!Schedule::take_due(&mut slot, fired));
+        assert_eq!(due, vec![3]);
+        Schedule::serviced(&mut slot);
+        // A touch without a due timer leaves the live entry in place.
+        s.set_timer(&mut slot, 3, Some(at(50)));
+        s.touch(&mut slot, 3);
+        s.take_touched(&mut due);
+        Schedule::serviced(&mut slot);
+        s.set_timer(&mut slot, 3, Some(at(60)));
+        assert_eq!(s.timers.len(), 1);
+        assert_eq!(s.next_deadline(at(6)), Some(at(50)));
     }
 }

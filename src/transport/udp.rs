@@ -11,9 +11,11 @@
 //! `mio` readiness is edge-triggered: an event is reported when new data
 //! arrives, not while data is queued. Callers must therefore drain the socket
 //! with [`Socket::recv_from`] until it returns `Ok(None)` before calling
-//! [`Socket::wait`]. As a safety net `wait` first peeks the socket and returns
-//! at once if a datagram is already queued, so a caller that stopped draining
-//! early loses a little time, never a wake-up.
+//! [`Socket::wait`]. As a safety net, unless the last receive found the socket
+//! empty, `wait` first peeks the socket and returns at once if a datagram is
+//! already queued, so a caller that stopped draining early loses a little
+//! time, never a wake-up. After a receive that found the socket empty the
+//! peek is skipped: whatever arrived since raised an event of its own.
 
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
@@ -40,6 +42,9 @@ pub struct UdpSocket {
     poll: Poll,
     events: Events,
     local_addr: SocketAddr,
+    /// The last receive reported "nothing ready", so every datagram since
+    /// has raised a readiness event and `wait` need not peek.
+    drained: bool,
 }
 
 impl UdpSocket {
@@ -69,6 +74,7 @@ impl UdpSocket {
             // One socket, one token: a handful of slots is plenty.
             events: Events::with_capacity(4),
             local_addr,
+            drained: false,
         })
     }
 
@@ -129,10 +135,14 @@ impl Socket for UdpSocket {
     }
 
     fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
+        self.drained = false;
         for _ in 0..MAX_SKIPPED_ERRORS {
             match self.socket.recv_from(buf) {
                 Ok((len, from)) => return Ok(Some((len, from))),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.drained = true;
+                    return Ok(None);
+                }
                 Err(e) if is_skippable(&e) => continue,
                 Err(e) => return Err(e),
             }
@@ -148,7 +158,7 @@ impl Socket for UdpSocket {
     /// drain with `recv_from` until `Ok(None)` first (see the module docs);
     /// a datagram already queued makes this return at once regardless.
     fn wait(&mut self, timeout: Duration) -> io::Result<()> {
-        if self.something_queued() {
+        if !self.drained && self.something_queued() {
             return Ok(());
         }
         match self.poll.poll(&mut self.events, Some(timeout)) {
@@ -257,6 +267,22 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(2));
         let (len, _) = b.recv_from(&mut buf).expect("recv").expect("second");
         assert_eq!(&buf[..len], b"two");
+    }
+
+    #[test]
+    fn wait_wakes_for_a_datagram_that_arrives_after_draining() {
+        let mut a = UdpSocket::bind(localhost_v4()).expect("bind a");
+        let mut b = UdpSocket::bind(localhost_v4()).expect("bind b");
+        let mut buf = [0u8; 16];
+        // Drained: `wait` now skips the peek and relies on the readiness
+        // event the next datagram raises.
+        assert!(matches!(b.recv_from(&mut buf), Ok(None)));
+        a.send_to(b"late", b.local_addr()).expect("send");
+        let start = Instant::now();
+        b.wait(Duration::from_secs(3)).expect("wait");
+        assert!(start.elapsed() < Duration::from_secs(2));
+        let (len, _) = recv_one(&mut b, &mut buf).expect("receive");
+        assert_eq!(&buf[..len], b"late");
     }
 
     #[test]

@@ -38,6 +38,13 @@ const DISCONNECT_COPIES: u8 = 3;
 /// unacknowledged would be resent for nothing.
 const IMMEDIATE_ACK_AFTER: u32 = 16;
 
+/// When the owner updates this connection at least this often, an ack with
+/// nothing to ride on waits up to this long for a packet with frames (a reply
+/// to what it acknowledges, say) instead of leaving alone; the peer's RTT
+/// sample grows by at most this much. An owner updating less often acks at
+/// once, as the wait would last until its next update.
+const ACK_DELAY: Duration = Duration::from_millis(1);
+
 /// Unreliable messages wait while the peer has acknowledged nothing of the
 /// last this-many packets: the peer refuses packets that jump `MAX_JUMP`
 /// ahead, and half of that leaves room for ack-only packets, which never wait.
@@ -114,6 +121,13 @@ pub struct Connection {
     next_seq: u16,
     received: ReceivedPackets,
     ack_pending: bool,
+    /// Since when the pending ack has been held back for a packet with
+    /// frames to carry it.
+    ack_held_since: Option<Instant>,
+    /// The `now` of the latest transmit, and how long after the one before
+    /// it came: how often the owner updates this connection.
+    last_transmit: Instant,
+    transmit_gap: Duration,
     received_since_sent: u32,
     late_acks: VecDeque<u16>,
     sent: SentPackets,
@@ -176,6 +190,9 @@ impl Connection {
             next_seq: 1,
             received: ReceivedPackets::default(),
             ack_pending: false,
+            ack_held_since: None,
+            last_transmit: now,
+            transmit_gap: Duration::MAX,
             received_since_sent: 0,
             late_acks: VecDeque::new(),
             sent: SentPackets::default(),
@@ -257,17 +274,65 @@ impl Connection {
 
     /// Queues a message on the first channel with this delivery mode.
     pub fn send(&mut self, payload: Bytes, delivery: Delivery) -> Result<(), Error> {
-        let channel = self
-            .channels
+        let channel = self.channel_for(delivery)?;
+        self.send_on(channel, payload)
+    }
+
+    /// Queues a copy of `payload` on the first channel with this delivery
+    /// mode. A message that fits one packet is copied into the channel's
+    /// arena, which allocates nothing once its chunks are recycled.
+    pub fn send_slice(&mut self, payload: &[u8], delivery: Delivery) -> Result<(), Error> {
+        let channel = self.channel_for(delivery)?;
+        self.send_slice_on(channel, payload)
+    }
+
+    /// The id of the first channel with this delivery mode.
+    fn channel_for(&self, delivery: Delivery) -> Result<u8, Error> {
+        self.channels
             .iter()
             .position(|c| c.delivery == delivery)
-            .ok_or(Error::NoChannelFor(delivery))?;
-        self.send_on(channel as u8, payload)
+            .map(|c| c as u8)
+            .ok_or(Error::NoChannelFor(delivery))
     }
 
     /// Queues a message on `channel`. A reliable message larger than one
     /// packet is split into fragments.
     pub fn send_on(&mut self, channel: u8, payload: Bytes) -> Result<(), Error> {
+        let pieces = self.admit(channel, payload.len())?;
+        match &mut self.channels[usize::from(channel)].outbox {
+            Outbox::Unreliable(queue) => queue.push(payload),
+            Outbox::Reliable(sender) if pieces > 1 => {
+                sender.push_fragmented(payload, wire::fragment_payload(self.mtu).max(1));
+                self.stats.messages_fragmented += 1;
+            }
+            Outbox::Reliable(sender) => {
+                sender.push(payload);
+            }
+        }
+        Ok(())
+    }
+
+    /// Like [`send_on`](Self::send_on), queueing a copy of `payload`.
+    pub fn send_slice_on(&mut self, channel: u8, payload: &[u8]) -> Result<(), Error> {
+        let pieces = self.admit(channel, payload.len())?;
+        match &mut self.channels[usize::from(channel)].outbox {
+            // A fragmented message is sliced into pieces of one buffer of its own.
+            Outbox::Reliable(_) if pieces > 1 => {
+                return self.send_on(channel, Bytes::copy_from_slice(payload));
+            }
+            Outbox::Reliable(sender) => {
+                sender.push_copy(payload);
+            }
+            Outbox::Unreliable(queue) => queue.push_copy(payload),
+        }
+        Ok(())
+    }
+
+    /// Checks that a message of `len` bytes may be queued on `channel`: the
+    /// connection is open, the channel exists, the message is not too large
+    /// for its mode and fits the send buffer. Returns how many pieces it
+    /// takes (more than one: it is fragmented).
+    fn admit(&self, channel: u8, len: usize) -> Result<usize, Error> {
         if !self.is_open() {
             return Err(Error::NotConnected);
         }
@@ -280,36 +345,22 @@ impl Connection {
         } else {
             single
         };
-        if payload.len() > max {
-            return Err(Error::MessageTooLarge {
-                size: payload.len(),
-                max,
-            });
+        if len > max {
+            return Err(Error::MessageTooLarge { size: len, max });
         }
-        let piece = wire::fragment_payload(self.mtu).max(1);
-        let pieces = if payload.len() > single {
-            payload.len().div_ceil(piece)
+        let pieces = if len > single {
+            len.div_ceil(wire::fragment_payload(self.mtu).max(1))
         } else {
             1
         };
         let queued = self.buffered_bytes();
-        if queued + payload.len() + pieces * MESSAGE_OVERHEAD > self.max_send_buffer_bytes {
+        if queued + len + pieces * MESSAGE_OVERHEAD > self.max_send_buffer_bytes {
             return Err(Error::QueueFull {
                 queued_bytes: queued,
                 limit_bytes: self.max_send_buffer_bytes,
             });
         }
-        match &mut self.channels[usize::from(channel)].outbox {
-            Outbox::Unreliable(queue) => queue.push(payload),
-            Outbox::Reliable(sender) if pieces > 1 => {
-                sender.push_fragmented(payload, piece);
-                self.stats.messages_fragmented += 1;
-            }
-            Outbox::Reliable(sender) => {
-                sender.push(payload);
-            }
-        }
-        Ok(())
+        Ok(pieces)
     }
 
     /// The delivery mode of each channel, by id.
@@ -408,14 +459,17 @@ impl Connection {
             return None;
         }
         let mut deadline = self.last_recv + self.timeout;
-        if let Some(t) = self
-            .sent
-            .next_loss_time(self.rtt.loss_delay(), self.rtt.rto(self.rto_backoff))
-        {
-            deadline = deadline.min(t);
+        if !self.sent.is_empty() {
+            let rto = self.rtt.rto(self.rto_backoff);
+            if let Some(t) = self.sent.next_loss_time(self.rtt.loss_delay(), rto) {
+                deadline = deadline.min(t);
+            }
         }
         if !self.ping_pending {
             deadline = deadline.min(self.next_ping_at());
+        }
+        if let Some(since) = self.ack_held_since.filter(|_| self.ack_pending) {
+            deadline = deadline.min(since + ACK_DELAY);
         }
         if let State::Closing { linger_until, .. } = self.state {
             deadline = deadline.min(linger_until);
@@ -426,6 +480,15 @@ impl Connection {
             }
         }
         Some(deadline)
+    }
+
+    /// Whether what is queued should leave before the owner reads the socket
+    /// this update: while updates come more often than `ACK_DELAY`, acks of
+    /// what arrives next are held for a later packet anyway, and a reply
+    /// need not wait for a receive. Slower owners read first, so one packet
+    /// carries both the messages and the acks.
+    pub fn sends_early(&self) -> bool {
+        self.transmit_gap < ACK_DELAY && self.state != State::Closed && self.has_pending_data()
     }
 
     /// Whether an ack should go out before more datagrams are processed; the
@@ -548,5 +611,90 @@ impl Connection {
     /// When a packet was last accepted from the peer.
     pub fn last_received(&self) -> Instant {
         self.last_recv
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Packet, DATA_HEADER_LEN};
+
+    fn us(n: u64) -> Duration {
+        Duration::from_micros(n)
+    }
+
+    /// Hands `datagram` to `conn` at `now`; returns the ack it carried.
+    fn feed(conn: &mut Connection, now: Instant, datagram: &[u8]) -> u16 {
+        let datagram = Bytes::copy_from_slice(datagram);
+        let Ok(Packet::Data { header, .. }) = Packet::parse(&datagram) else {
+            panic!("not a data packet");
+        };
+        conn.handle_data(now, &header, &datagram[DATA_HEADER_LEN..], &datagram);
+        header.ack
+    }
+
+    /// A connection whose owner last updated it at `t0 - gap` and `t0`.
+    fn updated_every(gap: Duration, t0: Instant) -> Connection {
+        let start = t0 - gap * 2;
+        let mut conn = Connection::new(&Config::default(), 7, 64, start);
+        let mut out = Vec::new();
+        assert!(!conn.poll_transmit(t0 - gap, &mut out));
+        assert!(!conn.poll_transmit(t0, &mut out));
+        conn
+    }
+
+    /// A reliable message from a peer, in packet number `seq`.
+    fn request(seq: u16) -> Vec<u8> {
+        let mut peer = Connection::new(&Config::default(), 7, 64, Instant::now());
+        peer.next_seq = seq;
+        peer.send_slice(b"ping", Delivery::ReliableOrdered)
+            .expect("queued");
+        let mut out = Vec::new();
+        assert!(peer.poll_transmit(Instant::now(), &mut out));
+        out
+    }
+
+    #[test]
+    fn a_frequently_updated_connection_holds_an_ack_for_the_reply() {
+        let t0 = Instant::now() + Duration::from_secs(1);
+        let mut conn = updated_every(us(20), t0);
+        let mut out = Vec::new();
+        feed(&mut conn, t0 + us(10), &request(5));
+        assert!(!conn.poll_transmit(t0 + us(10), &mut out), "held");
+        assert_eq!(conn.next_deadline(), Some(t0 + us(10) + ACK_DELAY));
+        // The reply, queued before the hold runs out, carries the ack.
+        conn.send_slice(b"pong", Delivery::ReliableOrdered)
+            .expect("queued");
+        assert!(conn.poll_transmit(t0 + us(30), &mut out));
+        assert!(out.len() > DATA_HEADER_LEN, "a packet with frames");
+        let mut peer = Connection::new(&Config::default(), 7, 64, t0);
+        assert_eq!(feed(&mut peer, t0 + us(40), &out), 5);
+        assert!(
+            !conn.poll_transmit(t0 + us(30), &mut out),
+            "no ack-only after it"
+        );
+    }
+
+    #[test]
+    fn a_held_ack_leaves_alone_when_no_reply_comes() {
+        let t0 = Instant::now() + Duration::from_secs(1);
+        let mut conn = updated_every(us(20), t0);
+        let mut out = Vec::new();
+        feed(&mut conn, t0 + us(10), &request(5));
+        assert!(!conn.poll_transmit(t0 + us(10), &mut out));
+        assert!(!conn.poll_transmit(t0 + us(500), &mut out), "still held");
+        assert!(conn.poll_transmit(t0 + us(10) + ACK_DELAY, &mut out));
+        assert_eq!(out.len(), DATA_HEADER_LEN, "an ack-only packet");
+    }
+
+    #[test]
+    fn a_slowly_updated_connection_acks_at_once() {
+        let t0 = Instant::now() + Duration::from_secs(1);
+        let mut conn = updated_every(Duration::from_millis(16), t0);
+        let mut out = Vec::new();
+        let later = t0 + Duration::from_millis(16);
+        feed(&mut conn, later, &request(5));
+        assert!(conn.poll_transmit(later, &mut out));
+        assert_eq!(out.len(), DATA_HEADER_LEN, "an ack-only packet, not held");
     }
 }

@@ -126,6 +126,7 @@ impl Connection {
     }
 
     fn on_ack(&mut self, now: Instant, header: &DataHeader) {
+        let largest_before = self.sent.largest_acked();
         let channels = &mut self.channels;
         let outcome = self
             .sent
@@ -149,30 +150,42 @@ impl Connection {
         self.congestion.on_acked(outcome.acked_eliciting as usize);
         self.rate
             .on_acked(outcome.acked_bytes, outcome.rtt_sample, now);
-        self.detect_losses(now);
+        // Only an ack that resolved something or moved the newest acked
+        // packet can reveal a loss; the timers run on every update anyway.
+        if outcome.acked > 0 || self.sent.largest_acked() != largest_before {
+            self.detect_losses(now);
+        }
     }
 
     pub(super) fn detect_losses(&mut self, now: Instant) {
-        let rto = self.rtt.rto(self.rto_backoff);
-        let channels = &mut self.channels;
-        let losses = self
-            .sent
-            .detect_losses(now, self.rtt.loss_delay(), rto, |m, f| {
-                if let Some(c) = channels.get_mut(usize::from(m.channel)) {
-                    c.on_fate(m.id, f);
-                }
-            });
-        if losses.total() > 0 {
-            self.stats.packets_lost += u64::from(losses.total());
-            self.congestion.on_lost(losses.total());
-            self.rate.on_lost(losses.total());
+        let backoff = self.rto_backoff;
+        // Nothing sent is remembered on most updates of a quiet connection:
+        // then there is nothing to judge, and no timeout to work out for it.
+        if !self.sent.is_empty() {
+            let rto = self.rtt.rto(self.rto_backoff);
+            let channels = &mut self.channels;
+            let losses = self
+                .sent
+                .detect_losses(now, self.rtt.loss_delay(), rto, |m, f| {
+                    if let Some(c) = channels.get_mut(usize::from(m.channel)) {
+                        c.on_fate(m.id, f);
+                    }
+                });
+            if losses.total() > 0 {
+                self.stats.packets_lost += u64::from(losses.total());
+                self.congestion.on_lost(losses.total());
+                self.rate.on_lost(losses.total());
+            }
+            if losses.by_timeout > 0 {
+                self.rto_backoff = (self.rto_backoff + 1).min(MAX_BACKOFF);
+            }
         }
-        let rtt = self.rtt.srtt().unwrap_or(rto);
+        let rtt = match self.rtt.srtt() {
+            Some(srtt) => srtt,
+            None => self.rtt.rto(backoff),
+        };
         self.congestion.on_tick(now, rtt);
         self.rate.on_tick(now, rtt);
-        if losses.by_timeout > 0 {
-            self.rto_backoff = (self.rto_backoff + 1).min(MAX_BACKOFF);
-        }
     }
 
     /// `Err(None)`: malformed, drop the packet. `Err(Some(why))`: the peer lies.
@@ -288,7 +301,11 @@ impl Connection {
     /// An ordered channel's next message or fragment, in order.
     fn on_in_order(&mut self, delivery: Delivery, channel: u8, piece: Piece) {
         let Some(fragment) = piece.fragment else {
-            self.stats.fragments_dropped += self.reassembly.on_whole_in_order(channel);
+            // Only an unfinished message can be cut short; skip the lookup
+            // when none is (the common case, every ordered message).
+            if self.reassembly.partial_messages() > 0 {
+                self.stats.fragments_dropped += self.reassembly.on_whole_in_order(channel);
+            }
             return self.deliver(delivery, channel, piece.payload);
         };
         let room = self.held_room();

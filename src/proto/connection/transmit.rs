@@ -1,11 +1,13 @@
 //! Building outgoing packets: the header with the latest ack state, then a
 //! ping if due and the channels in turn, within the mtu, the congestion window
 //! and the send-ahead guard; also the ack-only packets for late arrivals and
-//! the final disconnect copies.
+//! the final disconnect copies. An ack with nothing to ride on goes alone,
+//! unless the owner updates often enough that waiting a little for a packet
+//! with frames costs little (see `ACK_DELAY`).
 
 use std::time::Instant;
 
-use super::{disconnect_code, Connection, State, MAX_UNACKED_RUN};
+use super::{disconnect_code, Connection, State, ACK_DELAY, IMMEDIATE_ACK_AFTER, MAX_UNACKED_RUN};
 use crate::proto::channel::Outbox;
 use crate::proto::sent::MsgRef;
 use crate::wire::{self, DataHeader, MessageHeader};
@@ -15,6 +17,10 @@ impl Connection {
     /// false when there is nothing to send; call until it does.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
         out.clear();
+        if now > self.last_transmit {
+            self.transmit_gap = now - self.last_transmit;
+            self.last_transmit = now;
+        }
         if self.state == State::Closed {
             return self.transmit_disconnect(out);
         }
@@ -22,6 +28,14 @@ impl Connection {
             if self.received.in_history(late) {
                 return self.transmit_late_ack(late, out);
             }
+        }
+        let count = self.channels.len();
+        // Every drain ends with a call that finds nothing to send, and most
+        // updates of a quiet connection are nothing else: answer those
+        // before building a packet.
+        if !self.ping_pending && !self.has_pending_data() && !self.ack_goes_now(now) {
+            self.rotate(count);
+            return false;
         }
         let (ack, ack_bits) = self.received.ack_state();
         let seq = self.next_seq;
@@ -50,9 +64,12 @@ impl Connection {
             eliciting = true;
             frames += 1;
         }
-        let count = self.channels.len();
         for k in 0..count {
-            let channel = (self.rotation + k) % count;
+            // `rotation < count`: one subtraction wraps it, no division.
+            let channel = match self.rotation + k {
+                c if c >= count => c - count,
+                c => c,
+            };
             let reliable = self.channels[channel].delivery.is_reliable();
             let allowed = if reliable { may_elicit } else { peer_listening };
             if !allowed {
@@ -64,14 +81,15 @@ impl Connection {
             }
             frames += added;
         }
-        self.rotation = (self.rotation + 1) % count.max(1);
-        if frames == 0 && !self.ack_pending {
+        self.rotate(count);
+        if frames == 0 && !self.ack_goes_now(now) {
             out.clear();
             self.sent.recycle(carried);
             return false;
         }
         self.next_seq = self.next_seq.wrapping_add(1);
         self.ack_pending = false;
+        self.ack_held_since = None;
         self.received_since_sent = 0;
         self.stats.out_packets += 1;
         self.stats.out_bytes += out.len() as u64;
@@ -95,6 +113,28 @@ impl Connection {
             self.last_eliciting_sent = now;
         }
         true
+    }
+
+    /// Moves the channel packing starts from to the next of `count`.
+    fn rotate(&mut self, count: usize) {
+        self.rotation += 1;
+        if self.rotation >= count {
+            self.rotation = 0;
+        }
+    }
+
+    /// Whether a pending ack must leave now, in a packet of its own if need
+    /// be. It is held for up to `ACK_DELAY` while updates come more often
+    /// than that and no burst of packets is waiting for it.
+    fn ack_goes_now(&mut self, now: Instant) -> bool {
+        if !self.ack_pending {
+            return false;
+        }
+        let since = *self.ack_held_since.get_or_insert(now);
+        let may_wait = self.received_since_sent < IMMEDIATE_ACK_AFTER
+            && self.transmit_gap < ACK_DELAY
+            && now.saturating_duration_since(since) < ACK_DELAY;
+        !may_wait
     }
 
     fn fill_channel(
