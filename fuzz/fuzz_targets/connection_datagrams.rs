@@ -5,10 +5,16 @@
 //! clock advances `(ctl & 0x3f) * 8` ms and timers run; after it, `ctl >> 6`
 //! may queue more messages (1 reliable, 2 ordered, 3 unreliable + sequenced).
 //! Datagrams that parse as data packets carrying the connection's token go to
-//! `handle_data`, the rest are dropped, as an owner would.
+//! `handle_data`, the rest are dropped, as an owner would. The connection has
+//! the default channels (0 unreliable, 1 sequenced, 2 reliable, 3 ordered),
+//! so its frames (protocol 2: kind, channel, id, and index and count for
+//! fragments of large reliable messages) reach every receive path.
 //!
-//! Invariants: nothing panics, and every datagram the connection emits fits the
-//! MTU and parses back as a data packet with its token and well-formed frames.
+//! Invariants: nothing panics; every datagram the connection emits fits the
+//! MTU and parses back as a data packet with its token and well-formed frames;
+//! every message it delivers is either no longer than the longest datagram
+//! handed in or (joined from fragments) at most `max_message_size`; it never
+//! holds more than `max_held_bytes`; and a silent peer times out.
 
 #![no_main]
 
@@ -31,9 +37,11 @@ fn payload(n: u32) -> Bytes {
 
 struct Harness {
     conn: Connection,
-    mtu: usize,
+    config: Config,
     out: Vec<u8>,
     counter: u32,
+    /// Longest datagram handed to the connection.
+    longest: usize,
 }
 
 impl Harness {
@@ -46,15 +54,20 @@ impl Harness {
     fn pump(&mut self, now: Instant) {
         let mut budget = 10_000;
         while self.conn.poll_transmit(now, &mut self.out) {
-            check_outgoing(&self.out, self.mtu);
+            check_outgoing(&self.out, self.config.mtu);
             budget -= 1;
             assert!(budget > 0, "poll_transmit never returns false");
         }
         while let Some(event) = self.conn.poll_event() {
             if let ConnEvent::Message { payload, .. } = event {
-                assert!(payload.len() <= self.mtu);
+                assert!(
+                    payload.len() <= self.longest || payload.len() <= self.config.max_message_size,
+                    "delivered {} bytes: longer than any datagram and than max_message_size",
+                    payload.len()
+                );
             }
         }
+        assert!(self.conn.held_bytes() <= self.config.max_held_bytes);
     }
 }
 
@@ -77,9 +90,10 @@ fuzz_target!(|data: &[u8]| {
     let mut now = base;
     let mut h = Harness {
         conn: Connection::new(&config, TOKEN, 8192, now),
-        mtu: config.mtu,
         out: Vec::with_capacity(config.mtu),
+        config,
         counter: 0,
+        longest: 0,
     };
     // Something in flight, so that acks and losses in the input have an effect.
     for delivery in [
@@ -114,6 +128,7 @@ fuzz_target!(|data: &[u8]| {
         let datagram = Bytes::copy_from_slice(chunk);
         if let Ok(Packet::Data { header, frames }) = Packet::parse(&datagram) {
             if header.token == TOKEN {
+                h.longest = h.longest.max(datagram.len());
                 h.conn.handle_data(now, &header, frames, &datagram);
             }
         }

@@ -1,40 +1,70 @@
-//! Two honest `Connection`s talking over an adversarial network.
+//! Two honest `Connection`s talking over an adversarial network, on several
+//! channels, with large reliable messages that travel as fragments.
 //!
-//! The fuzzer picks the configuration and a list of operations: sends on either
-//! side, and per direction a queue of datagrams in flight that it may deliver
-//! in any order, drop or duplicate, while virtual time moves.
+//! The fuzzer picks the configuration (reliable windows, MTU, send buffer,
+//! channel list, a held-bytes cap just large enough for one message per
+//! channel, a send-rate cap) and a list of operations: sends on any channel of
+//! either side, large reliable messages (1 KiB to 97 KiB, contents derived
+//! from a seed), and per direction a queue of datagrams in flight that it may
+//! deliver in any order, drop or duplicate, while virtual time moves.
 //!
 //! Invariants checked on every delivered message:
-//! * it is a message the other side really sent, unchanged, on that channel;
-//! * `Reliable` and `ReliableOrdered` arrive at most once, `Unreliable` and
-//!   `UnreliableSequenced` never twice;
-//! * `ReliableOrdered` arrives in send order with no gap;
-//! * `UnreliableSequenced` never goes backwards;
-//! * honest peers never see a protocol violation, and a peer-close happens only
-//!   after the other side closed.
+//! * it is a message the other side really sent, on that channel, with that
+//!   channel's delivery mode, its length and every byte unchanged;
+//! * reliable messages arrive at most once, unreliable ones never twice;
+//! * on each `ReliableOrdered` channel, messages arrive in send order with no
+//!   gap;
+//! * on each `UnreliableSequenced` channel, messages never go backwards.
+//!
+//! Invariants checked after every step:
+//! * honest peers never see a protocol violation, and a peer-close happens
+//!   only after the other side closed;
+//! * the receiver never holds more than `max_held_bytes` and never drops a
+//!   fragment (an honest sender keeps its peer under the cap, and the
+//!   reassembly timeout is too long to expire here);
+//! * every message sent as fragments and delivered was counted reassembled
+//!   once, and every fragmented send was counted fragmented once.
 //!
 //! Then a heal phase delivers everything at once and without loss, in 10 ms
 //! steps of virtual time; unless a side closed or timed out, every reliable
-//! message must have arrived exactly once and both send buffers must be empty
-//! (everything acknowledged).
+//! message must have arrived exactly once, both send buffers must be empty
+//! (everything acknowledged) and nothing may be left held for reassembly.
 
 #![no_main]
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
 use bytes::Bytes;
-use lentil::proto::{CloseCause, ConnEvent, Connection};
-use lentil::wire::{FrameIter, Packet};
+use lentil::proto::{CloseCause, ConnEvent, Connection, HELD_PIECE_OVERHEAD};
+use lentil::wire::{self, FrameIter, Packet};
 use lentil::{Config, Delivery};
 use libfuzzer_sys::fuzz_target;
 
 const TOKEN: u32 = 0x7a11_b0b0;
-/// Steps of 10 ms the heal phase may take (20 s of virtual time, twice the timeout).
-const HEAL_STEPS: usize = 2000;
-/// Bytes of a message header: side, delivery, counter.
+/// Steps of 10 ms the heal phase may take (30 s of virtual time, three
+/// times the timeout), enough for everything queued even at a capped rate.
+const HEAL_STEPS: usize = 3000;
+/// Bytes of a message header: side, channel, counter.
 const MSG_HEADER: usize = 6;
+/// Most bytes of large messages one side queues per run, so that a run stays
+/// short and the heal phase can always deliver them.
+const LARGE_BUDGET: usize = 384 * 1024;
+/// Largest message a `Large` operation makes: 1 KiB plus 1.5 bytes per unit of `size`.
+const LARGE_MAX: usize = 1024 + 0xffff * 3 / 2;
+/// `max_message_size` with `tight_held`: just above `LARGE_MAX`.
+const TIGHT_MESSAGE_SIZE: usize = 100 * 1024;
+/// Send-rate cap with `rate_cap`, bytes per second.
+const RATE_CAP: u64 = 192 * 1024;
+/// Virtual time after which `Advance` stops moving the clock: well under the
+/// reassembly timeout, so no partial message between honest peers expires.
+const MAX_VIRTUAL_TIME: Duration = Duration::from_secs(20 * 3600);
+
+use Delivery::{Reliable as R, ReliableOrdered as O, Unreliable as U, UnreliableSequenced as S};
+
+/// Channel lists a run may use (both sides alike).
+const LAYOUTS: [&[Delivery]; 3] = [&Delivery::ALL, &[O, R, U, O, S], &[R, O, O, S, R, U, O]];
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum Dir {
@@ -52,32 +82,44 @@ struct Setup {
     small_mtu: bool,
     /// Cap the send buffers at 4 KiB so `QueueFull` happens.
     small_buffer: bool,
+    /// Channel list: `LAYOUTS[layout % 3]`.
+    layout: u8,
+    /// `max_message_size` of 100 KiB and the least `max_held_bytes` that
+    /// allows it, so the senders' held budget is what holds them back.
+    tight_held: bool,
+    /// Cap both send rates at `RATE_CAP`.
+    rate_cap: bool,
 }
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    SendA {
-        delivery: u8,
+    /// One message on channel `channel % channels`; length from `len` (see `payload_len`).
+    Send {
+        dir: Dir,
+        channel: u8,
         len: u8,
     },
-    SendB {
-        delivery: u8,
-        len: u8,
+    /// A large message on reliable channel `channel % reliable channels`,
+    /// `1024 + size * 3 / 2` bytes made from `seed`.
+    Large {
+        dir: Dir,
+        channel: u8,
+        size: u16,
+        seed: u16,
     },
-    /// `count % 64` small messages from one side, so packets carry many frames.
+    /// `count % 64` small messages from one side on one channel, so packets carry many frames.
     Burst {
         dir: Dir,
-        delivery: u8,
+        channel: u8,
         count: u8,
     },
     /// The sender of `dir` drains `poll_transmit` into the in-flight queue.
     Transmit {
         dir: Dir,
     },
-    DeliverAtoB {
-        index: u16,
-    },
-    DeliverBtoA {
+    /// Delivers in-flight datagram `index % in flight`.
+    Deliver {
+        dir: Dir,
         index: u16,
     },
     Drop {
@@ -107,16 +149,9 @@ struct Input {
     ops: Vec<Op>,
 }
 
-fn delivery_of(code: u8) -> Delivery {
-    Delivery::ALL[usize::from(code % 4)]
-}
-
-fn delivery_index(d: Delivery) -> u8 {
-    Delivery::ALL.iter().position(|&x| x == d).unwrap() as u8
-}
-
 fn payload_len(len: u8) -> usize {
-    // Mostly small; above 200 large, up to past the biggest message that fits.
+    // Mostly small; above 200 large, up to past the biggest message that fits
+    // one packet (so a reliable one is split in two).
     if len < 200 {
         MSG_HEADER + usize::from(len)
     } else {
@@ -124,32 +159,59 @@ fn payload_len(len: u8) -> usize {
     }
 }
 
-fn make_payload(side: u8, delivery: Delivery, counter: u32, len: usize) -> Bytes {
-    let mut p = Vec::with_capacity(len.max(MSG_HEADER));
+/// The key a message's body bytes derive from.
+fn body_key(counter: u32, seed: u32) -> u32 {
+    counter.wrapping_mul(0x0100_0193) ^ seed.rotate_left(16) ^ 0x5bd1_e995
+}
+
+/// Body byte `i` of a message: position-dependent, so a piece joined in the
+/// wrong place or a piece of another message shows.
+fn body_byte(key: u32, i: usize) -> u8 {
+    let mut x = key ^ (i as u32).wrapping_mul(0x9e37_79b9);
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7feb_352d);
+    x ^= x >> 15;
+    x as u8
+}
+
+fn make_payload(side: u8, channel: u8, counter: u32, key: u32, len: usize) -> Bytes {
+    let len = len.max(MSG_HEADER);
+    let mut p = Vec::with_capacity(len);
     p.push(side);
-    p.push(delivery_index(delivery));
+    p.push(channel);
     p.extend_from_slice(&counter.to_be_bytes());
-    let mut i = 0u8;
-    while p.len() < len {
-        p.push((counter as u8).wrapping_add(i));
-        i = i.wrapping_add(1);
-    }
+    p.extend((0..len - MSG_HEADER).map(|i| body_byte(key, i)));
     Bytes::from(p)
+}
+
+/// What the checker knows of one sent message.
+struct SentMsg {
+    channel: u8,
+    len: usize,
+    key: u32,
+    fragmented: bool,
 }
 
 /// Messages one side sent, as seen by the checker of the other side's deliveries.
 #[derive(Default)]
 struct Flow {
-    /// Counter of every successfully queued message, with its mode.
-    sent: HashMap<u32, Delivery>,
-    /// Successfully queued `ReliableOrdered` counters, in send order.
-    ordered: Vec<u32>,
+    /// Every successfully queued message, by counter.
+    sent: HashMap<u32, SentMsg>,
+    /// Per channel: successfully queued counters in send order (ordered channels).
+    ordered: HashMap<u8, Vec<u32>>,
+    /// Per channel: how many of `ordered` were delivered.
+    ordered_delivered: HashMap<u8, usize>,
+    /// Per channel: the newest sequenced counter delivered.
+    last_sequenced: HashMap<u8, u32>,
     reliable_sent: usize,
-    /// Times each counter was delivered.
-    delivered: HashMap<u32, u32>,
-    ordered_delivered: usize,
     reliable_delivered: usize,
-    last_sequenced: Option<u32>,
+    /// Counters delivered at least once.
+    delivered: HashSet<u32>,
+    /// Messages queued as fragments, and how many of them were delivered.
+    fragmented_sent: u64,
+    fragmented_delivered: u64,
+    /// Bytes of `Large` messages queued.
+    large_bytes: usize,
 }
 
 struct Side {
@@ -166,8 +228,9 @@ struct Side {
 struct World {
     a: Side,
     b: Side,
+    start: Instant,
     now: Instant,
-    mtu: usize,
+    config: Config,
     counter: u32,
     out: Vec<u8>,
 }
@@ -180,24 +243,68 @@ impl World {
         }
     }
 
-    fn send(&mut self, dir: Dir, delivery: Delivery, len: usize) {
+    fn channel(&self, channel: u8) -> u8 {
+        channel % self.config.channels.len() as u8
+    }
+
+    /// Queues a message on `channel`; counts it if the connection took it.
+    fn send(&mut self, dir: Dir, channel: u8, len: usize, seed: Option<u32>) -> bool {
         self.counter += 1;
         let counter = self.counter;
+        let delivery = self.config.channels[usize::from(channel)];
+        let single = self.config.max_packet_payload();
+        let key = body_key(counter, seed.unwrap_or(counter));
         let (from, _) = self.sides(dir);
-        let payload = make_payload(from.tag, delivery, counter, len);
-        if from.conn.send(payload, delivery).is_ok() {
-            from.flow.sent.insert(counter, delivery);
-            if delivery == Delivery::ReliableOrdered {
-                from.flow.ordered.push(counter);
-            }
-            if delivery.is_reliable() {
-                from.flow.reliable_sent += 1;
-            }
+        let payload = make_payload(from.tag, channel, counter, key, len);
+        let len = payload.len();
+        if from.conn.send_on(channel, payload).is_err() {
+            return false;
+        }
+        let fragmented = delivery.is_reliable() && len > single;
+        from.flow.sent.insert(
+            counter,
+            SentMsg {
+                channel,
+                len,
+                key,
+                fragmented,
+            },
+        );
+        if delivery == Delivery::ReliableOrdered {
+            from.flow.ordered.entry(channel).or_default().push(counter);
+        }
+        if delivery.is_reliable() {
+            from.flow.reliable_sent += 1;
+        }
+        if fragmented {
+            from.flow.fragmented_sent += 1;
+        }
+        assert_eq!(
+            from.conn.stats().messages_fragmented,
+            from.flow.fragmented_sent,
+            "a message of {len} bytes was not split as expected (one packet holds {single})"
+        );
+        true
+    }
+
+    fn send_large(&mut self, dir: Dir, channel: u8, size: u16, seed: u16) {
+        let reliable: Vec<u8> = (0..self.config.channels.len() as u8)
+            .filter(|&c| self.config.channels[usize::from(c)].is_reliable())
+            .collect();
+        let channel = reliable[usize::from(channel) % reliable.len()];
+        let len = 1024 + usize::from(size) * 3 / 2;
+        let (from, _) = self.sides(dir);
+        if from.flow.large_bytes + len > LARGE_BUDGET {
+            return;
+        }
+        if self.send(dir, channel, len, Some(u32::from(seed))) {
+            let (from, _) = self.sides(dir);
+            from.flow.large_bytes += len;
         }
     }
 
     fn transmit(&mut self, dir: Dir) {
-        let (now, mtu) = (self.now, self.mtu);
+        let (now, mtu) = (self.now, self.config.mtu);
         let mut out = std::mem::take(&mut self.out);
         let (from, _) = self.sides(dir);
         let mut budget = 100_000;
@@ -222,6 +329,7 @@ impl World {
 
     fn deliver(&mut self, dir: Dir, index: usize) {
         let now = self.now;
+        let config = self.config.clone();
         let (from, to) = self.sides(dir);
         if from.in_flight.is_empty() {
             return;
@@ -236,7 +344,7 @@ impl World {
             }
             other => panic!("in-flight datagram does not parse: {other:?}"),
         }
-        drain_events(to, from);
+        drain_events(to, from, &config);
     }
 
     /// Transmits and delivers everything, in rounds, until neither side sends.
@@ -260,9 +368,9 @@ impl World {
     fn timers(&mut self) {
         let now = self.now;
         self.a.conn.handle_timeout(now);
-        drain_events(&mut self.a, &mut self.b);
+        drain_events(&mut self.a, &mut self.b, &self.config);
         self.b.conn.handle_timeout(now);
-        drain_events(&mut self.b, &mut self.a);
+        drain_events(&mut self.b, &mut self.a, &self.config);
     }
 
     fn any_closed(&self) -> bool {
@@ -285,15 +393,23 @@ impl World {
     }
 }
 
-/// Takes `to`'s events and checks each delivered message against what `from` sent.
-fn drain_events(to: &mut Side, from: &mut Side) {
+/// Takes `to`'s events and checks each delivered message against what `from`
+/// sent, then what `to` holds.
+fn drain_events(to: &mut Side, from: &mut Side, config: &Config) {
     while let Some(event) = to.conn.poll_event() {
         match event {
             ConnEvent::Message {
-                delivery, payload, ..
-            } => {
-                check_message(&mut from.flow, from.tag, delivery, &payload)
-            }
+                delivery,
+                channel,
+                payload,
+            } => check_message(
+                &mut from.flow,
+                from.tag,
+                config,
+                delivery,
+                channel,
+                &payload,
+            ),
             ConnEvent::Closed(cause) => {
                 assert!(to.closed.is_none(), "closed twice: {cause:?}");
                 match &cause {
@@ -312,69 +428,128 @@ fn drain_events(to: &mut Side, from: &mut Side) {
             }
         }
     }
+    let stats = to.conn.stats();
+    assert!(
+        to.conn.held_bytes() <= config.max_held_bytes,
+        "{} holds {} bytes, past max_held_bytes {}",
+        to.tag as char,
+        to.conn.held_bytes(),
+        config.max_held_bytes
+    );
+    assert_eq!(
+        stats.fragments_dropped, 0,
+        "{} dropped fragments an honest peer sent",
+        to.tag as char
+    );
+    assert_eq!(
+        stats.messages_reassembled, from.flow.fragmented_delivered,
+        "{} counted {} messages reassembled but delivered {} sent as fragments",
+        to.tag as char, stats.messages_reassembled, from.flow.fragmented_delivered
+    );
 }
 
-fn check_message(flow: &mut Flow, tag: u8, delivery: Delivery, payload: &[u8]) {
+fn check_message(
+    flow: &mut Flow,
+    tag: u8,
+    config: &Config,
+    delivery: Delivery,
+    channel: u8,
+    payload: &[u8],
+) {
+    assert_eq!(
+        config.channels.get(usize::from(channel)),
+        Some(&delivery),
+        "delivered on channel {channel} as {delivery:?}, not its mode"
+    );
     assert!(payload.len() >= MSG_HEADER, "short payload {payload:02x?}");
     assert_eq!(payload[0], tag, "message from the wrong side");
-    assert_eq!(
-        payload[1],
-        delivery_index(delivery),
-        "delivered on the wrong channel"
-    );
+    assert_eq!(payload[1], channel, "delivered on the wrong channel");
     let counter = u32::from_be_bytes(payload[2..6].try_into().unwrap());
-    for (i, &b) in payload[MSG_HEADER..].iter().enumerate() {
-        assert_eq!(
-            b,
-            (counter as u8).wrapping_add(i as u8),
-            "payload corrupted"
+    let Some(sent) = flow.sent.get(&counter) else {
+        panic!("delivered message {counter} was never sent");
+    };
+    assert_eq!(
+        sent.channel, channel,
+        "message {counter} on another channel"
+    );
+    assert_eq!(
+        payload.len(),
+        sent.len,
+        "message {counter} arrived with another length"
+    );
+    if let Some(i) = payload[MSG_HEADER..]
+        .iter()
+        .enumerate()
+        .position(|(i, &b)| b != body_byte(sent.key, i))
+    {
+        panic!(
+            "message {counter} of {} bytes corrupted at byte {}",
+            sent.len,
+            MSG_HEADER + i
         );
     }
-    assert_eq!(
-        flow.sent.get(&counter),
-        Some(&delivery),
-        "delivered message {counter} was never sent"
+    assert!(
+        flow.delivered.insert(counter),
+        "{delivery:?} message {counter} delivered twice"
     );
-    let times = flow.delivered.entry(counter).or_insert(0);
-    *times += 1;
-    assert_eq!(*times, 1, "{delivery:?} message {counter} delivered twice");
+    if sent.fragmented {
+        flow.fragmented_delivered += 1;
+    }
     match delivery {
         Delivery::Unreliable => {}
         Delivery::UnreliableSequenced => {
+            let last = flow.last_sequenced.insert(channel, counter);
             assert!(
-                flow.last_sequenced.is_none_or(|last| counter > last),
-                "sequenced went back: {counter} after {:?}",
-                flow.last_sequenced
+                last.is_none_or(|last| counter > last),
+                "sequenced channel {channel} went back: {counter} after {last:?}"
             );
-            flow.last_sequenced = Some(counter);
         }
         Delivery::Reliable => flow.reliable_delivered += 1,
         Delivery::ReliableOrdered => {
-            let expected = flow.ordered.get(flow.ordered_delivered);
+            let next = flow.ordered_delivered.entry(channel).or_insert(0);
+            let expected = flow.ordered.get(&channel).and_then(|o| o.get(*next));
             assert_eq!(
                 expected,
                 Some(&counter),
-                "ordered message {counter} out of order"
+                "ordered channel {channel}: message {counter} out of order"
             );
-            flow.ordered_delivered += 1;
+            *next += 1;
             flow.reliable_delivered += 1;
         }
     }
 }
 
 fn config(window: u8, setup: &Setup) -> Config {
-    let mut c = Config::default();
+    let mut c = Config {
+        channels: LAYOUTS[usize::from(setup.layout) % LAYOUTS.len()].to_vec(),
+        // Between honest peers no partial message may expire: the clock stops
+        // well before this (see `MAX_VIRTUAL_TIME`).
+        reassembly_timeout: Duration::from_secs(24 * 3600),
+        ..Config::default()
+    };
     if window != 0 {
         // A power of two, 1..=16384.
         c.reliable_window = 1 << ((window - 1) % 15);
     }
     if setup.small_mtu {
-        c.mtu = lentil::wire::MIN_MTU;
+        c.mtu = wire::MIN_MTU;
     }
     if setup.small_buffer {
         c.max_send_buffer_bytes = 4096;
     }
+    if setup.tight_held {
+        // The least cap `validate` accepts: one largest message per reliable channel.
+        let piece = wire::fragment_payload(c.mtu);
+        let cost = TIGHT_MESSAGE_SIZE + TIGHT_MESSAGE_SIZE.div_ceil(piece) * HELD_PIECE_OVERHEAD;
+        let reliable = c.channels.iter().filter(|d| d.is_reliable()).count();
+        c.max_message_size = TIGHT_MESSAGE_SIZE;
+        c.max_held_bytes = cost * reliable;
+    }
+    if setup.rate_cap {
+        c.max_send_rate = Some(RATE_CAP);
+    }
     c.validate().expect("valid config");
+    assert!(LARGE_MAX <= c.max_message_size);
     c
 }
 
@@ -397,32 +572,38 @@ fuzz_target!(|input: Input| {
     let mut w = World {
         a: side(&config_a, &config_b, b'A', now),
         b: side(&config_b, &config_a, b'B', now),
+        start: now,
         now,
-        mtu: config_a.mtu,
+        // Both sides share everything the checks read: channels, MTU, caps.
+        config: config_a.clone(),
         counter: 0,
         out: Vec::new(),
     };
 
     for op in ops {
         match op {
-            Op::SendA { delivery, len } => {
-                w.send(Dir::AtoB, delivery_of(delivery), payload_len(len))
+            Op::Send { dir, channel, len } => {
+                let channel = w.channel(channel);
+                w.send(dir, channel, payload_len(len), None);
             }
-            Op::SendB { delivery, len } => {
-                w.send(Dir::BtoA, delivery_of(delivery), payload_len(len))
-            }
+            Op::Large {
+                dir,
+                channel,
+                size,
+                seed,
+            } => w.send_large(dir, channel, size, seed),
             Op::Burst {
                 dir,
-                delivery,
+                channel,
                 count,
             } => {
+                let channel = w.channel(channel);
                 for i in 0..count % 64 {
-                    w.send(dir, delivery_of(delivery), MSG_HEADER + usize::from(i));
+                    w.send(dir, channel, MSG_HEADER + usize::from(i), None);
                 }
             }
             Op::Transmit { dir } => w.transmit(dir),
-            Op::DeliverAtoB { index } => w.deliver(Dir::AtoB, usize::from(index)),
-            Op::DeliverBtoA { index } => w.deliver(Dir::BtoA, usize::from(index)),
+            Op::Deliver { dir, index } => w.deliver(dir, usize::from(index)),
             Op::Drop { dir, index } => {
                 let (from, _) = w.sides(dir);
                 if !from.in_flight.is_empty() {
@@ -444,7 +625,9 @@ fuzz_target!(|input: Input| {
                 } else {
                     ms & 0x3ff
                 };
-                w.now += Duration::from_millis(u64::from(ms));
+                if w.now - w.start < MAX_VIRTUAL_TIME {
+                    w.now += Duration::from_millis(u64::from(ms));
+                }
                 w.timers();
                 w.transmit(Dir::AtoB);
                 w.transmit(Dir::BtoA);
@@ -462,7 +645,7 @@ fuzz_target!(|input: Input| {
                     }
                     s.conn
                         .close(lentil::DisconnectReason::ClientDisconnected, now);
-                    drain_events(s, peer);
+                    drain_events(s, peer, &w.config);
                 }
             }
         }
@@ -488,14 +671,21 @@ fuzz_target!(|input: Input| {
     }
     let report = |s: &Side| {
         format!(
-            "{}: reliable sent {} delivered {} (ordered {}/{}), buffered {} bytes, in flight {}",
+            "{}: reliable sent {} delivered {} (ordered {:?}/{:?}), buffered {} bytes, \
+             in flight {}, holding {} bytes in {} partial messages",
             s.tag as char,
             s.flow.reliable_sent,
             s.flow.reliable_delivered,
             s.flow.ordered_delivered,
-            s.flow.ordered.len(),
+            s.flow
+                .ordered
+                .iter()
+                .map(|(c, o)| (*c, o.len()))
+                .collect::<HashMap<_, _>>(),
             s.conn.buffered_bytes(),
             s.conn.reliable_in_flight(),
+            s.conn.held_bytes(),
+            s.conn.partial_messages(),
         )
     };
     assert!(
@@ -504,4 +694,12 @@ fuzz_target!(|input: Input| {
         report(&w.a),
         report(&w.b)
     );
+    for s in [&w.a, &w.b] {
+        assert_eq!(
+            (s.conn.held_bytes(), s.conn.partial_messages()),
+            (0, 0),
+            "{} still holds bytes after everything was delivered",
+            s.tag as char
+        );
+    }
 });
