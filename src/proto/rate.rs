@@ -22,6 +22,13 @@
 //!   no credit the path has not shown it can carry, and the next burst
 //!   starts again in slow start.
 //!
+//! A connection starts at `INITIAL_RATE`, or, once its first RTT sample
+//! arrives, at the initial congestion window's worth per round trip if that
+//! is more: on a short path a fixed starting rate would hold the sender far
+//! below what a window-based sender sends in its first round trip, and slow
+//! start would take many epochs to climb. Epochs last one RTT, at least
+//! `MIN_EPOCH`.
+//!
 //! The thresholds are absolute (a 10% loss, a queue of 15 ms or a quarter of
 //! the base RTT), so a low-RTT link's tiny variations never look like
 //! congestion, and the rate never drops below `MIN_RATE`, which keeps a
@@ -45,7 +52,7 @@ pub const MIN_RATE: f64 = 256.0 * 1024.0;
 pub const INITIAL_RATE: f64 = 1024.0 * 1024.0;
 
 /// Shortest epoch: below this an epoch holds too few acks to judge.
-const MIN_EPOCH: Duration = Duration::from_millis(5);
+const MIN_EPOCH: Duration = Duration::from_millis(1);
 
 /// Queueing delay always tolerated, above the base RTT.
 const QUEUE_DELAY_FLOOR: Duration = Duration::from_millis(15);
@@ -74,11 +81,15 @@ pub struct RateControl {
     window_min_rtt: Option<Duration>,
     window_start: Option<Instant>,
     delivery_rate: f64,
+    /// Bytes the initial congestion window lets out in one round trip.
+    initial_flight: f64,
 }
 
 impl RateControl {
-    /// A controller capped at `limit` bytes per second, if given.
-    pub fn new(limit: Option<u64>) -> Self {
+    /// A controller capped at `limit` bytes per second, if given, for a
+    /// connection whose initial congestion window holds `initial_flight`
+    /// bytes.
+    pub fn new(limit: Option<u64>, initial_flight: usize) -> Self {
         let limit = limit.map_or(f64::INFINITY, |l| (l as f64).max(1.0));
         RateControl {
             rate: INITIAL_RATE.min(limit),
@@ -95,6 +106,7 @@ impl RateControl {
             window_min_rtt: None,
             window_start: None,
             delivery_rate: 0.0,
+            initial_flight: initial_flight as f64,
         }
     }
 
@@ -122,6 +134,14 @@ impl RateControl {
     pub fn on_acked(&mut self, bytes: u64, rtt: Option<Duration>, now: Instant) {
         self.acked_bytes += bytes;
         let Some(rtt) = rtt else { return };
+        if self.base_rtt.is_none() && self.slow_start {
+            // The first sample tells how long a round trip is: the initial
+            // window's worth per round trip is what a window-based sender
+            // would send, so pacing starts there rather than far below it
+            // on a short path.
+            let first_flight = self.initial_flight / rtt.as_secs_f64().max(1e-6);
+            self.rate = self.rate.max(first_flight).min(self.limit);
+        }
         self.samples += 1;
         self.epoch_min_rtt = Some(self.epoch_min_rtt.map_or(rtt, |m| m.min(rtt)));
         self.window_min_rtt = Some(self.window_min_rtt.map_or(rtt, |m| m.min(rtt)));
@@ -232,10 +252,31 @@ mod tests {
         c.on_tick(*t, ms(20));
     }
 
+    /// The first RTT sample lifts the rate to the initial window per round
+    /// trip on a short path, never past the configured limit, and never
+    /// lowers it on a long one.
+    #[test]
+    fn starts_at_the_initial_window_per_round_trip() {
+        let t = Instant::now();
+        let flight = 64 * 1400;
+        let mut short = RateControl::new(None, flight);
+        short.on_acked(0, Some(Duration::from_micros(100)), t);
+        assert!((short.rate() - flight as f64 / 100e-6).abs() < 1.0);
+        let mut capped = RateControl::new(Some(2_000_000), flight);
+        capped.on_acked(0, Some(Duration::from_micros(100)), t);
+        assert_eq!(capped.rate(), 2_000_000.0);
+        let mut long = RateControl::new(None, flight);
+        long.on_acked(0, Some(ms(1000)), t);
+        assert_eq!(long.rate(), INITIAL_RATE, "89.6 KB/s is below the start");
+        // Only the first sample: later ones leave the rate to the epochs.
+        short.on_acked(0, Some(Duration::from_micros(10)), t);
+        assert!((short.rate() - flight as f64 / 100e-6).abs() < 1.0);
+    }
+
     #[test]
     fn grows_on_a_clear_path_only_when_used() {
         let mut t = Instant::now();
-        let mut c = RateControl::new(None);
+        let mut c = RateControl::new(None, 0);
         c.on_tick(t, ms(20));
         epoch(&mut c, &mut t, false, 10_000.0, 0, &[20, 21]);
         assert_eq!(c.rate(), INITIAL_RATE, "an idle connection earns nothing");
@@ -257,7 +298,7 @@ mod tests {
     #[test]
     fn jitter_and_light_loss_are_not_congestion_but_a_queue_is() {
         let mut t = Instant::now();
-        let mut c = RateControl::new(None);
+        let mut c = RateControl::new(None, 0);
         c.on_tick(t, ms(20));
         for _ in 0..3 {
             epoch(&mut c, &mut t, true, 8e6, 0, &[20, 22]);
@@ -295,7 +336,7 @@ mod tests {
     #[test]
     fn never_below_the_floor_nor_above_the_limit() {
         let mut t = Instant::now();
-        let mut c = RateControl::new(Some(300_000));
+        let mut c = RateControl::new(Some(300_000), 0);
         c.on_tick(t, ms(20));
         assert_eq!(c.rate(), 300_000.0);
         for _ in 0..10 {

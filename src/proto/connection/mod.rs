@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::channel::{Channel, Outbox};
-use super::congestion::{Congestion, MAX_WINDOW};
+use super::congestion::{Congestion, INITIAL_WINDOW, MAX_WINDOW};
 use super::pacer::Pacer;
 use super::rate::RateControl;
 use super::reassembly::Reassembly;
@@ -199,8 +199,8 @@ impl Connection {
             rtt: RttEstimator::new(config.min_rto, config.max_rto, config.initial_rto),
             rto_backoff: 0,
             congestion: Congestion::default(),
-            rate: RateControl::new(config.max_send_rate),
-            pacer: Pacer::new(now, RateControl::new(config.max_send_rate).rate()),
+            rate: RateControl::new(config.max_send_rate, INITIAL_WINDOW * config.mtu),
+            pacer: Pacer::new(now, RateControl::new(config.max_send_rate, 0).rate()),
             channels: config
                 .channels
                 .iter()
