@@ -7,7 +7,7 @@ use crate::clock::Clock;
 use crate::transport::sim::SimNetwork;
 use crate::transport::udp::UdpSocket;
 use crate::transport::Socket;
-use crate::Error;
+use crate::{Config, Error};
 
 /// Real UDP with the system clock, or a simulated network with its virtual clock.
 #[derive(Debug, Clone)]
@@ -24,9 +24,15 @@ impl Backend {
         }
     }
 
-    pub(crate) fn bind(&self, addr: SocketAddr) -> Result<Box<dyn Socket>, Error> {
+    /// Binds the endpoint's socket; a UDP socket gets the buffer sizes
+    /// `config` asks for.
+    pub(crate) fn bind(&self, addr: SocketAddr, config: &Config) -> Result<Box<dyn Socket>, Error> {
         Ok(match self {
-            Backend::Udp => Box::new(UdpSocket::bind(addr)?),
+            Backend::Udp => Box::new(UdpSocket::bind_with_buffers(
+                addr,
+                config.socket_recv_buffer,
+                config.socket_send_buffer,
+            )?),
             Backend::Sim(net) => Box::new(net.bind(addr)?),
         })
     }

@@ -126,6 +126,17 @@ pub struct Config {
     /// backing off on loss or queueing. Set it to share a server's uplink
     /// among players or to honour a per-player budget.
     pub max_send_rate: Option<u64>,
+    /// Receive buffer the UDP socket asks the OS for, in bytes; `None`
+    /// keeps the OS default (208 KiB on Linux), which a burst overflows: 256
+    /// clients sending on one tick, or a fast stream while the game loop is
+    /// busy, and the kernel drops what does not fit. Default 4 MiB. The OS
+    /// may grant less (Linux: `net.core.rmem_max`). Ignored by the simulated
+    /// network.
+    pub socket_recv_buffer: Option<usize>,
+    /// Send buffer the UDP socket asks the OS for, in bytes; `None` keeps
+    /// the OS default. Default 1 MiB. The OS may grant less (Linux:
+    /// `net.core.wmem_max`).
+    pub socket_send_buffer: Option<usize>,
 }
 
 impl Default for Config {
@@ -150,6 +161,8 @@ impl Default for Config {
             max_held_bytes: 8 * 1024 * 1024,
             reassembly_timeout: Duration::from_secs(10),
             max_send_rate: None,
+            socket_recv_buffer: Some(4 * 1024 * 1024),
+            socket_send_buffer: Some(1024 * 1024),
         }
     }
 }

@@ -166,7 +166,9 @@ impl Client {
         }
         self.config.validate()?;
         let server = resolve(addr)?;
-        let socket = self.backend.bind(self.backend.client_bind_addr(server))?;
+        let socket = self
+            .backend
+            .bind(self.backend.client_bind_addr(server), &self.config)?;
         let now = self.clock.now();
         self.end_lingering_close(now);
         self.socket = Some(socket);

@@ -265,7 +265,7 @@ impl Server {
         }
         self.config.validate()?;
         let addr = resolve(addr)?;
-        let socket = self.backend.bind(addr)?;
+        let socket = self.backend.bind(addr, &self.config)?;
         let local = socket.local_addr();
         self.socket = Some(socket);
         self.span = tracing::info_span!("lentil_server", addr = %local);

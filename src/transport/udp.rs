@@ -55,6 +55,38 @@ impl UdpSocket {
         Self::from_mio(socket)
     }
 
+    /// Like [`bind`](Self::bind), then asks the OS for receive and send
+    /// buffers of these sizes in bytes (`None`: the OS default). The OS may
+    /// grant less (Linux caps them at `net.core.rmem_max`/`wmem_max`); a
+    /// refusal is not an error, as the socket works with its default
+    /// buffers, only with less room for bursts.
+    pub fn bind_with_buffers(
+        addr: SocketAddr,
+        recv_buffer: Option<usize>,
+        send_buffer: Option<usize>,
+    ) -> io::Result<Self> {
+        let socket = mio::net::UdpSocket::bind(addr)?;
+        let sock = socket2::SockRef::from(&socket);
+        if let Some(bytes) = recv_buffer {
+            if let Err(e) = sock.set_recv_buffer_size(bytes) {
+                tracing::debug!(bytes, error = %e, "receive buffer size refused");
+            }
+        }
+        if let Some(bytes) = send_buffer {
+            if let Err(e) = sock.set_send_buffer_size(bytes) {
+                tracing::debug!(bytes, error = %e, "send buffer size refused");
+            }
+        }
+        Self::from_mio(socket)
+    }
+
+    /// The receive and send buffer sizes the OS granted, in bytes (Linux
+    /// reports twice what it grants, counting its bookkeeping).
+    pub fn buffer_sizes(&self) -> io::Result<(usize, usize)> {
+        let sock = socket2::SockRef::from(&self.socket);
+        Ok((sock.recv_buffer_size()?, sock.send_buffer_size()?))
+    }
+
     /// Wraps an already bound standard-library socket, for callers that need
     /// socket options set before use (buffer sizes, `SO_REUSEADDR`, ...). The
     /// socket is switched to non-blocking mode.
@@ -210,6 +242,40 @@ mod tests {
         let (len, from) = recv_one(&mut a, &mut buf).expect("a receives pong");
         assert_eq!(&buf[..len], b"pong");
         assert_eq!(from, b.local_addr());
+    }
+
+    /// The OS grants the buffers asked for, up to its cap: on Linux the
+    /// larger of the request and the cap's worth, doubled for bookkeeping.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn asks_the_os_for_larger_buffers() {
+        let read_cap = |name: &str| -> usize {
+            std::fs::read_to_string(format!("/proc/sys/net/core/{name}"))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        let (recv_cap, send_cap) = (read_cap("rmem_max"), read_cap("wmem_max"));
+        let default = UdpSocket::bind(localhost_v4()).expect("bind");
+        let (default_recv, _) = default.buffer_sizes().expect("sizes");
+        let asked = 3 * 1024 * 1024;
+        let sized = UdpSocket::bind_with_buffers(localhost_v4(), Some(asked), Some(asked))
+            .expect("bind with buffers");
+        let (recv, send) = sized.buffer_sizes().expect("sizes");
+        assert!(
+            recv >= asked.min(recv_cap),
+            "receive buffer {recv}, cap {recv_cap}"
+        );
+        assert!(
+            send >= asked.min(send_cap),
+            "send buffer {send}, cap {send_cap}"
+        );
+        if recv_cap > default_recv {
+            assert!(
+                recv > default_recv,
+                "{recv} not above the default {default_recv}"
+            );
+        }
     }
 
     #[test]
