@@ -32,6 +32,7 @@ impl Backend {
                 addr,
                 config.socket_recv_buffer,
                 config.socket_send_buffer,
+                Some(config.mtu),
             )?),
             Backend::Sim(net) => Box::new(net.bind(addr)?),
         })

@@ -5,6 +5,8 @@
 //! [`sim::SimNetwork`] with a seeded link conditioner and virtual time. A
 //! transport never parses a datagram and never blocks unless asked to wait.
 
+#[cfg(target_os = "linux")]
+mod batch;
 pub mod sim;
 pub mod udp;
 

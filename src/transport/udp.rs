@@ -23,6 +23,8 @@ use std::time::Duration;
 
 use mio::{Events, Interest, Poll, Token};
 
+#[cfg(target_os = "linux")]
+use super::batch::RecvBatch;
 use super::Socket;
 
 /// The token the socket is registered under; the poll watches nothing else.
@@ -45,6 +47,9 @@ pub struct UdpSocket {
     /// The last receive reported "nothing ready", so every datagram since
     /// has raised a readiness event and `wait` need not peek.
     drained: bool,
+    /// Datagrams taken by one batched receive and not yet handed out.
+    #[cfg(target_os = "linux")]
+    batch: Option<RecvBatch>,
 }
 
 impl UdpSocket {
@@ -60,10 +65,15 @@ impl UdpSocket {
     /// grant less (Linux caps them at `net.core.rmem_max`/`wmem_max`); a
     /// refusal is not an error, as the socket works with its default
     /// buffers, only with less room for bursts.
+    ///
+    /// With `max_datagram`, on Linux, receives are batched: one system call
+    /// takes up to 32 queued datagrams of up to `max_datagram` bytes each
+    /// (longer ones are truncated), and `recv_from` hands them out in order.
     pub fn bind_with_buffers(
         addr: SocketAddr,
         recv_buffer: Option<usize>,
         send_buffer: Option<usize>,
+        max_datagram: Option<usize>,
     ) -> io::Result<Self> {
         let socket = mio::net::UdpSocket::bind(addr)?;
         let sock = socket2::SockRef::from(&socket);
@@ -77,7 +87,14 @@ impl UdpSocket {
                 tracing::debug!(bytes, error = %e, "send buffer size refused");
             }
         }
-        Self::from_mio(socket)
+        let mut udp = Self::from_mio(socket)?;
+        #[cfg(target_os = "linux")]
+        {
+            udp.batch = max_datagram.map(RecvBatch::new);
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = max_datagram;
+        Ok(udp)
     }
 
     /// The receive and send buffer sizes the OS granted, in bytes (Linux
@@ -107,11 +124,17 @@ impl UdpSocket {
             events: Events::with_capacity(4),
             local_addr,
             drained: false,
+            #[cfg(target_os = "linux")]
+            batch: None,
         })
     }
 
     /// Whether a datagram (or a pending socket error) is queued right now.
     fn something_queued(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        if self.batch.as_ref().is_some_and(|b| b.pending() > 0) {
+            return true;
+        }
         let mut probe = [0u8; 1];
         match self.socket.peek_from(&mut probe) {
             Ok(_) => true,
@@ -168,6 +191,25 @@ impl Socket for UdpSocket {
 
     fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
         self.drained = false;
+        #[cfg(target_os = "linux")]
+        if let Some(batch) = self.batch.as_mut() {
+            use std::os::fd::AsRawFd;
+            for _ in 0..MAX_SKIPPED_ERRORS {
+                if let Some(got) = batch.pop(buf) {
+                    return Ok(Some(got));
+                }
+                match batch.fill(self.socket.as_raw_fd()) {
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        self.drained = true;
+                        return Ok(None);
+                    }
+                    Err(e) if is_skippable(&e) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(None);
+        }
         for _ in 0..MAX_SKIPPED_ERRORS {
             match self.socket.recv_from(buf) {
                 Ok((len, from)) => return Ok(Some((len, from))),
@@ -259,7 +301,7 @@ mod tests {
         let default = UdpSocket::bind(localhost_v4()).expect("bind");
         let (default_recv, _) = default.buffer_sizes().expect("sizes");
         let asked = 3 * 1024 * 1024;
-        let sized = UdpSocket::bind_with_buffers(localhost_v4(), Some(asked), Some(asked))
+        let sized = UdpSocket::bind_with_buffers(localhost_v4(), Some(asked), Some(asked), None)
             .expect("bind with buffers");
         let (recv, send) = sized.buffer_sizes().expect("sizes");
         assert!(
@@ -276,6 +318,43 @@ mod tests {
                 "{recv} not above the default {default_recv}"
             );
         }
+    }
+
+    /// A batched socket hands out every datagram of a burst larger than one
+    /// batch, in order, with its sender and bytes, truncating one longer than
+    /// a slot; then reports the socket drained and waits for the next.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn batched_receive_delivers_a_burst_in_order() {
+        let mut a = UdpSocket::bind(localhost_v4()).expect("bind a");
+        let mut c = UdpSocket::bind(localhost_v4()).expect("bind c");
+        let mut b =
+            UdpSocket::bind_with_buffers(localhost_v4(), None, None, Some(64)).expect("bind b");
+        let count = 3 * super::super::batch::BATCH + 5;
+        for i in 0..count {
+            let from = if i % 3 == 0 { &mut c } else { &mut a };
+            let body = vec![i as u8; 1 + i % 40];
+            from.send_to(&body, b.local_addr()).expect("send");
+        }
+        a.send_to(&[0xee; 100], b.local_addr()).expect("send long");
+        let mut buf = [0u8; 256];
+        for i in 0..count {
+            let (len, from) = recv_one(&mut b, &mut buf).expect("datagram");
+            let sender = if i % 3 == 0 {
+                c.local_addr()
+            } else {
+                a.local_addr()
+            };
+            assert_eq!(from, sender, "datagram {i}");
+            assert_eq!(&buf[..len], &vec![i as u8; 1 + i % 40][..], "datagram {i}");
+        }
+        let (len, _) = recv_one(&mut b, &mut buf).expect("long datagram");
+        assert_eq!(len, 64, "truncated to the slot");
+        assert!(b.recv_from(&mut buf).expect("recv").is_none());
+        a.send_to(b"late", b.local_addr()).expect("send late");
+        b.wait(Duration::from_secs(2)).expect("wait");
+        let (len, _) = recv_one(&mut b, &mut buf).expect("late datagram");
+        assert_eq!(&buf[..len], b"late");
     }
 
     #[test]
