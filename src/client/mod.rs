@@ -178,7 +178,7 @@ impl Client {
         self.state = ClientState::Connecting;
         self.span = tracing::info_span!("lentil_client", %server);
         self.span.in_scope(|| tracing::debug!("connecting"));
-        self.flush(now);
+        self.transmit_all(now);
         Ok(())
     }
 
@@ -217,7 +217,7 @@ impl Client {
                 self.span.in_scope(|| {
                     tracing::info!(reason = %DisconnectReason::ClientDisconnected, "disconnecting")
                 });
-                self.flush(now);
+                self.transmit_all(now);
             }
             ClientState::Connecting => {
                 self.handshake = None;
@@ -245,6 +245,21 @@ impl Client {
         let now = self.clock.now();
         self.span.clone().in_scope(|| self.pump(now));
         self.events.drain(..)
+    }
+
+    /// Puts what is queued on the wire now, within the pacing rate and the
+    /// congestion window, without reading the socket, running timers or
+    /// calling handlers: for a game that queues messages after its
+    /// `update()` and wants them sent before the next. Messages that other
+    /// threads queued through a [`ClientHandle`](crate::ClientHandle) wait
+    /// for the next `update()`.
+    pub fn flush(&mut self) {
+        let now = self.clock.now();
+        if let (Some(conn), Some(socket), Some(server)) =
+            (self.conn.as_mut(), self.socket.as_mut(), self.server)
+        {
+            transmit(conn, socket.as_mut(), &mut self.send_buf, server, now);
+        }
     }
 
     /// Sends `message` with the given delivery mode. It is queued and goes out
@@ -466,7 +481,7 @@ impl Client {
         self.receive(now);
         self.run_timers(now);
         self.apply_queued();
-        self.flush(now);
+        self.transmit_all(now);
         self.collect_events();
         let new = self.events.get(first_new..).unwrap_or_default();
         new.iter().for_each(log::event);
@@ -567,7 +582,7 @@ impl Client {
         }
     }
 
-    fn flush(&mut self, now: Instant) {
+    fn transmit_all(&mut self, now: Instant) {
         let (Some(socket), Some(server)) = (self.socket.as_mut(), self.server) else {
             return;
         };

@@ -313,6 +313,31 @@ impl Server {
         self.events.drain(..)
     }
 
+    /// Puts what is queued for every peer on the wire now, within each
+    /// connection's pacing rate and congestion window, without reading the
+    /// socket, running timers or calling handlers: for a game that queues
+    /// replies after its `update()` and wants them sent before the next.
+    /// The peers stay due for the next `update()`, which runs their timers.
+    /// Messages that other threads queued through a
+    /// [`ServerHandle`](crate::ServerHandle) wait for the next `update()`.
+    pub fn flush(&mut self) {
+        let now = self.clock.now();
+        let Some(socket) = self.socket.as_mut() else {
+            return;
+        };
+        for id in self.schedule.touched() {
+            if let Some(p) = self.peers.get_mut(id) {
+                transmit(
+                    &mut p.conn,
+                    socket.as_mut(),
+                    &mut self.send_buf,
+                    p.addr,
+                    now,
+                );
+            }
+        }
+    }
+
     /// Sends `message` to `peer`.
     pub fn send(
         &mut self,

@@ -56,6 +56,11 @@ impl Schedule {
         }
     }
 
+    /// The peers touched since the last update.
+    pub(super) fn touched(&self) -> &[PeerId] {
+        &self.touched
+    }
+
     /// Takes the touched peers, who stay marked as taken until
     /// [`serviced`](Self::serviced).
     pub(super) fn take_touched(&mut self, into: &mut Vec<PeerId>) {

@@ -1,6 +1,7 @@
 //! `lentil` adapter for the shared peers harness: a `Server` and `Client`s over
 //! loopback UDP with the default `Config`, driven by the harness workloads.
-//! `poll` and `flush` both run `update_events()` (receive, timers, transmit).
+//! `poll` runs `update_events()` (receive, timers, transmit); `flush` runs
+//! `flush()`, which only transmits what is queued.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -60,7 +61,7 @@ impl ServerEnd for LentilServer {
     }
 
     fn flush(&mut self, _now: Instant) {
-        self.pump();
+        self.server.flush();
     }
 
     fn connected(&self) -> Option<usize> {
@@ -124,7 +125,7 @@ impl ClientEnd for LentilClient {
     }
 
     fn flush(&mut self, _now: Instant) {
-        self.pump();
+        self.client.flush();
     }
 
     fn is_connected(&self) -> bool {
