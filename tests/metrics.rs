@@ -161,6 +161,24 @@ fn stream_up(pair: &mut Pair, n: u32, delivery: Delivery, limit: Duration) -> Ve
     got.items()
 }
 
+/// Jitter larger than the loss delay's margin makes the sender declare
+/// packets lost that only came late; their acks take the losses back, so a
+/// link that drops nothing reports no loss.
+#[test]
+fn packets_that_came_late_are_not_reported_as_lost() {
+    const N: u32 = 2000;
+    let (net, mut pair) = connected_sim(SEED + 2);
+    net.set_conditioner(LinkConditioner::new().latency(ms(20)).jitter(ms(20)));
+    let mut got = stream_up(&mut pair, N, Delivery::Reliable, secs(60));
+    pair.pump_for(ms(500));
+    got.sort_unstable();
+    assert_eq!(got, (0..N).collect::<Vec<_>>());
+    let c = pair.client.metrics();
+    assert!(c.spurious_losses > 0, "jitter declared nothing lost: {c:?}");
+    assert_eq!(c.packets_lost, 0, "{c:?}");
+    assert_eq!(c.packet_loss, 0.0, "{c:?}");
+}
+
 #[test]
 fn loss_shows_in_resends_and_packet_loss() {
     const N: u32 = 200;

@@ -90,10 +90,15 @@ pub struct Metrics {
     /// Largest RTT sample.
     #[serde(serialize_with = "as_millis")]
     pub rtt_max: Duration,
-    /// Fraction of resolved packets that were lost, 0..=1.
+    /// Fraction of resolved packets that were lost, 0..=1. A packet
+    /// declared lost whose ack came later counts as delivered.
     pub packet_loss: f64,
-    /// Packets declared lost.
+    /// Packets declared lost and never acknowledged later.
     pub packets_lost: u64,
+    /// Packets declared lost whose ack came later: late, not lost (jitter or
+    /// reordering beyond the loss delay). Each one cost a resend of its
+    /// reliable messages.
+    pub spurious_losses: u64,
     /// Packets acknowledged.
     pub packets_acked: u64,
     /// Reliable messages sent again.
@@ -137,6 +142,7 @@ impl Metrics {
         let s = conn.stats();
         let rtt = conn.rtt();
         let resolved = s.packets_acked + s.packets_lost;
+        let lost = s.packets_lost.saturating_sub(s.spurious_losses);
         Metrics {
             latency: rtt.srtt().unwrap_or_default(),
             in_bytes: s.in_bytes,
@@ -161,9 +167,10 @@ impl Metrics {
             packet_loss: if resolved == 0 {
                 0.0
             } else {
-                s.packets_lost as f64 / resolved as f64
+                lost as f64 / resolved as f64
             },
-            packets_lost: s.packets_lost,
+            packets_lost: lost,
+            spurious_losses: s.spurious_losses,
             packets_acked: s.packets_acked,
             resends: s.resends,
             duplicates_dropped: s.duplicates_dropped,

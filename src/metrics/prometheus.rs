@@ -318,8 +318,14 @@ static CONNECTION: &[Family<Metrics>] = &[
     Family {
         name: "lost_packets_total",
         kind: Kind::Counter,
-        help: "Packets declared lost.",
+        help: "Packets declared lost and never acknowledged later.",
         value: |m| Value::Count(m.packets_lost),
+    },
+    Family {
+        name: "spurious_losses_total",
+        kind: Kind::Counter,
+        help: "Packets declared lost whose acknowledgement came later.",
+        value: |m| Value::Count(m.spurious_losses),
     },
     Family {
         name: "acked_packets_total",

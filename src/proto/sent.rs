@@ -56,6 +56,9 @@ pub struct AckOutcome {
     pub acked_eliciting: u32,
     /// Datagram bytes of the packets newly acked (what the rate control counts as delivered).
     pub acked_bytes: u64,
+    /// Packets declared lost that this ack shows arrived after all (late,
+    /// not lost: jitter or reordering beyond the loss delay).
+    pub spurious_losses: u32,
 }
 
 /// Packets declared lost by one round of loss detection.
@@ -82,7 +85,13 @@ pub struct SentPackets {
     spare: Vec<Vec<MsgRef>>,
     largest_acked: Option<u16>,
     unresolved_eliciting: usize,
+    /// The latest packets declared lost, at most `RECENT_LOSSES`, so an ack
+    /// that names one later counts the loss as spurious.
+    recently_lost: VecDeque<u16>,
 }
+
+/// Declared losses remembered for a late ack to take back.
+const RECENT_LOSSES: usize = 64;
 
 impl SentPackets {
     /// A message list to fill for the next packet.
@@ -142,6 +151,12 @@ impl SentPackets {
     fn resolve_at(&mut self, i: usize, fate: Fate, on_msg: &mut impl FnMut(MsgRef, Fate)) {
         let p = &mut self.entries[i];
         p.resolved = true;
+        if fate == Fate::Lost {
+            if self.recently_lost.len() >= RECENT_LOSSES {
+                self.recently_lost.pop_front();
+            }
+            self.recently_lost.push_back(p.seq);
+        }
         if p.ack_eliciting {
             self.unresolved_eliciting -= 1;
         }
@@ -217,6 +232,9 @@ impl SentPackets {
             }
         }
         out.rtt_sample = newest_acked.map(|(_, sent_at)| now.saturating_duration_since(sent_at));
+        if !self.recently_lost.is_empty() {
+            out.spurious_losses = self.take_back_losses(ack, ack_bits, next_seq);
+        }
         // The ack names the newest packet the peer has: perhaps an ack-only one
         // this record never held. It still proves everything sent before it had
         // its chance, and keeps `largest_acked` from falling half the number
@@ -227,6 +245,24 @@ impl SentPackets {
         }
         self.pop_resolved();
         out
+    }
+
+    /// Forgets the declared losses this ack names, returning how many: they
+    /// arrived late. Losses further back than the record spans are
+    /// forgotten too, so a number reused after a wrap is never taken back.
+    fn take_back_losses(&mut self, ack: u16, ack_bits: u32, next_seq: u16) -> u32 {
+        let mut taken_back = 0;
+        self.recently_lost.retain(|&seq| {
+            if seq_diff(next_seq, seq) > MAX_TRACKED as i32 {
+                return false;
+            }
+            let behind = seq_diff(ack, seq);
+            let named =
+                behind == 0 || (1..=32).contains(&behind) && ack_bits & (1 << (behind - 1)) != 0;
+            taken_back += u32::from(named);
+            !named
+        });
+        taken_back
     }
 
     fn pop_resolved(&mut self) {
@@ -336,6 +372,32 @@ mod tests {
         let mut list = s.take_list();
         list.push(msg(id));
         s.on_sent(seq, now, true, 100, list, |_, _| {});
+    }
+
+    /// A packet declared lost whose ack comes later is counted once as a
+    /// spurious loss; a loss never acked is not, nor one that an ack names
+    /// only after the numbers wrapped far past it.
+    #[test]
+    fn a_late_ack_takes_back_a_declared_loss_once() {
+        let t0 = Instant::now();
+        let mut s = SentPackets::default();
+        for seq in 1..=5 {
+            send(&mut s, seq, t0, seq);
+        }
+        // 3..=5 acked, so 1 and 2 are judged lost.
+        let out = s.on_ack(5, 0b11, 6, t0, |_, _| {});
+        assert_eq!((out.acked, out.spurious_losses), (3, 0));
+        let losses = s.detect_losses(t0, Duration::ZERO, Duration::from_secs(1), |_, _| {});
+        assert_eq!(losses.by_ack, 2);
+        // Packet 1 turns up late: the peer's next ack names it (bit 3 below 5).
+        let out = s.on_ack(5, 0b1011, 6, t0, |_, _| panic!("already resolved"));
+        assert_eq!((out.acked, out.spurious_losses), (0, 1));
+        let again = s.on_ack(5, 0b1011, 6, t0, |_, _| {});
+        assert_eq!(again.spurious_losses, 0, "counted once");
+        // Packet 2 never arrives; far later the same numbers come round again.
+        let far = 2u16.wrapping_add(MAX_TRACKED as u16 + 10);
+        let wrapped = s.on_ack(2, 0, far, t0, |_, _| {});
+        assert_eq!(wrapped.spurious_losses, 0, "forgotten, not taken back");
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct ConnectionStats {
     pub packets_acked: u64,
     /// Packets declared lost.
     pub packets_lost: u64,
+    /// Of those, packets whose ack came after all (late, not lost).
+    pub spurious_losses: u64,
     /// Unreliable-sequenced messages dropped for arriving after a newer one.
     pub stale_sequenced_dropped: u64,
     /// Packets that arrived after the receive history moved past them; only

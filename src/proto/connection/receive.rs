@@ -147,6 +147,7 @@ impl Connection {
             self.rto_backoff = 0;
         }
         self.stats.packets_acked += u64::from(outcome.acked);
+        self.stats.spurious_losses += u64::from(outcome.spurious_losses);
         self.congestion.on_acked(outcome.acked_eliciting as usize);
         self.rate
             .on_acked(outcome.acked_bytes, outcome.rtt_sample, now);
