@@ -158,13 +158,13 @@ impl Server {
                 conn.set_passive_keepalive();
                 self.peers.insert(
                     id,
-                    Peer {
+                    Box::new(Peer {
                         addr: from,
                         nonce: resp.nonce,
                         conn,
                         meter: BandwidthMeter::default(),
                         slot: Slot::default(),
-                    },
+                    }),
                 );
                 if let Some(p) = self.peers.get_mut(&id) {
                     self.schedule.touch(&mut p.slot, id);

@@ -183,7 +183,9 @@ pub struct Server {
     reply_limiter: ReplyLimiter,
     schedule: Schedule,
     due: Vec<PeerId>,
-    peers: HashMap<PeerId, Peer, BuildHasherDefault<PeerIdHasher>>,
+    /// Boxed: a table of whole peers (2 KiB each) would hold that much per
+    /// empty slot too, and tables grow in powers of two.
+    peers: HashMap<PeerId, Box<Peer>, BuildHasherDefault<PeerIdHasher>>,
     by_addr: HashMap<SocketAddr, PeerId, AddrHashing>,
     next_peer: PeerId,
     accept_new: bool,
