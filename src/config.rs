@@ -82,7 +82,10 @@ pub struct Config {
     /// acknowledged), and the size of the receive window this side offers for
     /// reordering and deduplication. The sender uses the smaller of its own value
     /// and the peer's. A power of two (the receive window is a ring indexed by
-    /// message id); default 8192, at most 16384.
+    /// message id); default 16384, the most: with small messages the window,
+    /// not the rate, bounds a lossy stream, as a lost message holds its left
+    /// edge for a loss-recovery time. What the receiver holds is capped by
+    /// `max_held_bytes` whatever the window.
     pub reliable_window: u16,
     /// After a graceful `disconnect`, how long queued reliable data may keep
     /// flowing before the close is sent anyway. Default 1 s.
@@ -150,7 +153,7 @@ impl Default for Config {
             handshake_replies_per_source: 1024,
             handshake_replies_per_sec: 20_000,
             max_send_buffer_bytes: 8 * 1024 * 1024,
-            reliable_window: 8192,
+            reliable_window: 16384,
             linger: Duration::from_secs(1),
             min_rto: Duration::from_millis(15),
             max_rto: Duration::from_secs(1),

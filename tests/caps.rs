@@ -5,9 +5,9 @@
 //! | cap | where | default | when reached |
 //! |---|---|---|---|
 //! | send buffer | `Config::max_send_buffer_bytes` (payload + `proto::MESSAGE_OVERHEAD` per message) | 8 MiB | `Error::QueueFull`, memory stops growing |
-//! | reliable messages in flight | `Config::reliable_window` | 8192 per channel | `reliable_in_flight` stays <= window per channel |
+//! | reliable messages in flight | `Config::reliable_window` | 16384 per channel | `reliable_in_flight` stays <= window per channel |
 //! | congestion window | `MIN_WINDOW`, `MAX_WINDOW` in `src/proto/congestion.rs` (private) | 32..=3072 packets | `congestion_window` stays in range |
-//! | reorder queue | `Config::reliable_window` | 8192 | `reorder_queue` stays < window |
+//! | reorder queue | `Config::reliable_window` | 16384 | `reorder_queue` stays < window |
 //! | peers | `Config::max_clients` | 1024 | `RejectReason::ServerFull` |
 //! | pending handshakes | none kept (stateless cookie) | 0 | no heap growth per request |
 //! | handshake replies | `Config::handshake_replies_per_source` / `_per_sec` | 1024/s / 20 000/s (tested at 32 and 100) | `ServerStats::replies_rate_limited` |
@@ -267,9 +267,9 @@ fn send_buffer_cap_gives_queue_full_and_memory_stops_growing() {
 // Reliable window.
 
 #[test]
-fn reliable_window_is_validated_and_defaults_to_8192() {
+fn reliable_window_is_validated_and_defaults_to_16384() {
     let _serial = serial();
-    assert_eq!(Config::default().reliable_window, 8192);
+    assert_eq!(Config::default().reliable_window, 16384);
     assert!(Config::default().validate().is_ok());
     for bad in [0u16, 100, 3, 32_768] {
         let config = Config {

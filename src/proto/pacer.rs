@@ -28,8 +28,16 @@ pub struct Pacer {
 impl Pacer {
     /// A full bucket at `now` for a connection starting at `rate` bytes per second.
     pub fn new(now: Instant, rate: f64) -> Self {
+        Self::with_credit(now, rate, 0.0)
+    }
+
+    /// Like [`new`](Self::new), with at least `credit` bytes to send at once:
+    /// a connection's first flight (its initial window) need not trickle out
+    /// at the starting rate before any RTT is known. Refills never take the
+    /// balance below what is left of it.
+    pub fn with_credit(now: Instant, rate: f64, credit: f64) -> Self {
         Pacer {
-            tokens: burst_bytes(rate),
+            tokens: burst_bytes(rate).max(credit),
             last: now,
         }
     }
@@ -37,7 +45,8 @@ impl Pacer {
     fn refill(&mut self, now: Instant, rate: f64) {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = self.last.max(now);
-        self.tokens = (self.tokens + elapsed * rate).min(burst_bytes(rate));
+        let cap = burst_bytes(rate).max(self.tokens);
+        self.tokens = (self.tokens + elapsed * rate).min(cap);
     }
 
     /// Whether a packet may go now at `rate` bytes per second.
@@ -68,6 +77,35 @@ fn burst_bytes(rate: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A first-flight credit larger than the burst survives refills until
+    /// it is spent, and is never topped up again.
+    #[test]
+    fn a_first_flight_credit_is_spent_once() {
+        let t0 = Instant::now();
+        let rate = 100_000.0;
+        let credit = 90_000.0;
+        let mut p = Pacer::with_credit(t0, rate, credit);
+        let mut sent = 0;
+        let mut t = t0;
+        while p.may_send(t, rate) {
+            p.on_sent(1000);
+            sent += 1000;
+            t += Duration::from_micros(10);
+        }
+        assert!(sent >= 90_000, "the credit went at once: {sent}");
+        // Later the bucket refills only to the ordinary burst.
+        let later = t + Duration::from_secs(10);
+        let mut again = 0;
+        while p.may_send(later, rate) {
+            p.on_sent(1000);
+            again += 1000;
+        }
+        assert!(
+            again <= burst_bytes(rate) as usize + 1000,
+            "refilled to {again}"
+        );
+    }
 
     #[test]
     fn sends_at_the_rate_with_a_bounded_burst() {

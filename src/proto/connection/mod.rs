@@ -200,7 +200,15 @@ impl Connection {
             rto_backoff: 0,
             congestion: Congestion::default(),
             rate: RateControl::new(config.max_send_rate, INITIAL_WINDOW * config.mtu),
-            pacer: Pacer::new(now, RateControl::new(config.max_send_rate, 0).rate()),
+            pacer: Pacer::with_credit(
+                now,
+                RateControl::new(config.max_send_rate, 0).rate(),
+                // A configured rate is a budget: no first-flight credit past it.
+                match config.max_send_rate {
+                    None => (INITIAL_WINDOW * config.mtu) as f64,
+                    Some(_) => 0.0,
+                },
+            ),
             channels: config
                 .channels
                 .iter()
