@@ -26,12 +26,8 @@ pub struct Pacer {
 }
 
 impl Pacer {
-    /// A full bucket at `now` for a connection starting at `rate` bytes per second.
-    pub fn new(now: Instant, rate: f64) -> Self {
-        Self::with_credit(now, rate, 0.0)
-    }
-
-    /// Like [`new`](Self::new), with at least `credit` bytes to send at once:
+    /// A full bucket at `now` for a connection starting at `rate` bytes per
+    /// second, with at least `credit` bytes to send at once:
     /// a connection's first flight (its initial window) need not trickle out
     /// at the starting rate before any RTT is known. Refills never take the
     /// balance below what is left of it.
@@ -111,7 +107,7 @@ mod tests {
     fn sends_at_the_rate_with_a_bounded_burst() {
         let t0 = Instant::now();
         let rate = 100_000.0;
-        let mut p = Pacer::new(t0, rate);
+        let mut p = Pacer::with_credit(t0, rate, 0.0);
         // A full bucket: the burst goes at once.
         let mut burst = 0;
         while p.may_send(t0, rate) {
