@@ -69,9 +69,13 @@ fn server_sends_on_flush(net: &Net) {
     });
     assert!(arrived, "the client never received the flushed message");
     assert_eq!(got.as_deref(), Some(&b"reply"[..]));
-    // The peer stays due: its next update still runs and sends nothing new.
-    pair.update();
+    // The peer stays due: its next update still runs, and sends the
+    // flushed message no second time.
+    pair.server.update();
     assert_eq!(pair.server.peer_count(), 1);
+    let later = pair.server.metrics(peer).expect("peer");
+    assert_eq!(later.out_packets, after, "nothing new to send");
+    assert_eq!(later.resends, 0);
 }
 
 #[test]

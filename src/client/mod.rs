@@ -255,11 +255,7 @@ impl Client {
     /// for the next `update()`.
     pub fn flush(&mut self) {
         let now = self.clock.now();
-        if let (Some(conn), Some(socket), Some(server)) =
-            (self.conn.as_mut(), self.socket.as_mut(), self.server)
-        {
-            transmit(conn, socket.as_mut(), &mut self.send_buf, server, now);
-        }
+        self.transmit_conn(now, |_| true);
     }
 
     /// Sends `message` with the given delivery mode. It is queued and goes out
@@ -471,13 +467,9 @@ impl Client {
 
     fn pump(&mut self, now: Instant) {
         let first_new = self.events.len();
-        if let (Some(conn), Some(socket), Some(server)) =
-            (self.conn.as_mut(), self.socket.as_mut(), self.server)
-        {
-            if conn.sends_early() {
-                transmit(conn, socket.as_mut(), &mut self.send_buf, server, now);
-            }
-        }
+        // Replies queued since the last update leave before the socket is
+        // read, when updates come often enough (`sends_early`).
+        self.transmit_conn(now, Connection::sends_early);
         self.receive(now);
         self.run_timers(now);
         self.apply_queued();
@@ -592,8 +584,17 @@ impl Client {
                 let _ = socket.send_to(&self.send_buf, server);
             }
         }
-        if let Some(conn) = self.conn.as_mut() {
-            transmit(conn, socket.as_mut(), &mut self.send_buf, server, now);
+        self.transmit_conn(now, |_| true);
+    }
+
+    /// Sends what the connection has queued, if it `wants` to now.
+    fn transmit_conn(&mut self, now: Instant, wants: fn(&Connection) -> bool) {
+        if let (Some(conn), Some(socket), Some(server)) =
+            (self.conn.as_mut(), self.socket.as_mut(), self.server)
+        {
+            if wants(conn) {
+                transmit(conn, socket.as_mut(), &mut self.send_buf, server, now);
+            }
         }
     }
 

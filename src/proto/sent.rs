@@ -214,8 +214,7 @@ impl SentPackets {
             if behind > 32 {
                 break;
             }
-            let named = behind == 0 || ack_bits & (1 << (behind - 1)) != 0;
-            if !named || entry.resolved {
+            if !names(behind, ack_bits) || entry.resolved {
                 continue;
             }
             if entry.ack_eliciting {
@@ -256,9 +255,7 @@ impl SentPackets {
             if seq_diff(next_seq, seq) > MAX_TRACKED as i32 {
                 return false;
             }
-            let behind = seq_diff(ack, seq);
-            let named =
-                behind == 0 || (1..=32).contains(&behind) && ack_bits & (1 << (behind - 1)) != 0;
+            let named = names(seq_diff(ack, seq), ack_bits);
             taken_back += u32::from(named);
             !named
         });
@@ -358,6 +355,12 @@ impl SentPackets {
     pub fn in_flight(&self) -> usize {
         self.entries.iter().filter(|p| !p.resolved).count()
     }
+}
+
+/// Whether an ack of `ack` with `ack_bits` names the packet `behind`
+/// numbers before `ack` (0: `ack` itself).
+fn names(behind: i32, ack_bits: u32) -> bool {
+    behind == 0 || (1..=32).contains(&behind) && ack_bits & (1 << (behind - 1)) != 0
 }
 
 #[cfg(test)]

@@ -114,6 +114,26 @@ impl Hasher for AddrHasher {
     }
 }
 
+/// The server's peers by id.
+type PeerTable = HashMap<PeerId, Box<Peer>, BuildHasherDefault<PeerIdHasher>>;
+
+/// Sends what is queued for those of `ids` whose connection `wants` it,
+/// without running their timers.
+fn transmit_to(
+    peers: &mut PeerTable,
+    socket: &mut dyn crate::transport::Socket,
+    buf: &mut Vec<u8>,
+    ids: &[PeerId],
+    now: Instant,
+    wants: fn(&Connection) -> bool,
+) {
+    for id in ids {
+        if let Some(p) = peers.get_mut(id).filter(|p| wants(&p.conn)) {
+            transmit(&mut p.conn, socket, buf, p.addr, now);
+        }
+    }
+}
+
 struct Peer {
     addr: SocketAddr,
     nonce: u64,
@@ -185,7 +205,7 @@ pub struct Server {
     due: Vec<PeerId>,
     /// Boxed: a table of whole peers (2 KiB each) would hold that much per
     /// empty slot too, and tables grow in powers of two.
-    peers: HashMap<PeerId, Box<Peer>, BuildHasherDefault<PeerIdHasher>>,
+    peers: PeerTable,
     by_addr: HashMap<SocketAddr, PeerId, AddrHashing>,
     next_peer: PeerId,
     accept_new: bool,
@@ -324,19 +344,12 @@ impl Server {
     /// [`ServerHandle`](crate::ServerHandle) wait for the next `update()`.
     pub fn flush(&mut self) {
         let now = self.clock.now();
-        let Some(socket) = self.socket.as_mut() else {
-            return;
-        };
-        for id in self.schedule.touched() {
-            if let Some(p) = self.peers.get_mut(id) {
-                transmit(
-                    &mut p.conn,
-                    socket.as_mut(),
-                    &mut self.send_buf,
-                    p.addr,
-                    now,
-                );
-            }
+        if let Some(socket) = self.socket.as_mut() {
+            let touched = self.schedule.touched();
+            let buf = &mut self.send_buf;
+            transmit_to(&mut self.peers, socket.as_mut(), buf, touched, now, |_| {
+                true
+            });
         }
     }
 
@@ -347,10 +360,7 @@ impl Server {
         message: impl AsRef<[u8]>,
         delivery: Delivery,
     ) -> Result<(), Error> {
-        let p = self.peers.get_mut(&peer).ok_or(Error::UnknownPeer(peer))?;
-        p.conn.send_slice(message.as_ref(), delivery)?;
-        self.schedule.touch(&mut p.slot, peer);
-        Ok(())
+        self.queue_for(peer, |conn| conn.send_slice(message.as_ref(), delivery))
     }
 
     /// Like [`send`](Self::send), taking ownership of the bytes without copying.
@@ -372,10 +382,7 @@ impl Server {
         channel: u8,
         message: impl AsRef<[u8]>,
     ) -> Result<(), Error> {
-        let p = self.peers.get_mut(&peer).ok_or(Error::UnknownPeer(peer))?;
-        p.conn.send_slice_on(channel, message.as_ref())?;
-        self.schedule.touch(&mut p.slot, peer);
-        Ok(())
+        self.queue_for(peer, |conn| conn.send_slice_on(channel, message.as_ref()))
     }
 
     /// Like [`send_on`](Self::send_on), taking ownership of the bytes without copying.
@@ -395,11 +402,21 @@ impl Server {
         message: Bytes,
         route: Route,
     ) -> Result<(), Error> {
+        self.queue_for(peer, |conn| match route {
+            Route::Delivery(delivery) => conn.send(message, delivery),
+            Route::Channel(channel) => conn.send_on(channel, message),
+        })
+    }
+
+    /// Queues a message on `peer`'s connection with `queue`, and marks the
+    /// peer for the next update once it took it.
+    fn queue_for(
+        &mut self,
+        peer: PeerId,
+        queue: impl FnOnce(&mut Connection) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         let p = self.peers.get_mut(&peer).ok_or(Error::UnknownPeer(peer))?;
-        match route {
-            Route::Delivery(delivery) => p.conn.send(message, delivery)?,
-            Route::Channel(channel) => p.conn.send_on(channel, message)?,
-        }
+        queue(&mut p.conn)?;
         self.schedule.touch(&mut p.slot, peer);
         Ok(())
     }
@@ -662,7 +679,19 @@ impl Server {
         // asked for); they stay marked as taken, so the receive below does
         // not list them twice.
         self.schedule.take_touched(&mut due);
-        self.send_early(&due, now);
+        // Replies queued since the last update leave before the socket is
+        // read, for connections updated often enough (`sends_early`).
+        if let Some(socket) = self.socket.as_mut() {
+            let buf = &mut self.send_buf;
+            transmit_to(
+                &mut self.peers,
+                socket.as_mut(),
+                buf,
+                &due,
+                now,
+                Connection::sends_early,
+            );
+        }
         self.receive(now);
         self.schedule.take_touched(&mut due);
         // Touched peers stay marked as taken while the due timers are popped,
@@ -683,25 +712,6 @@ impl Server {
         let new = self.events.get(first_new..).unwrap_or_default();
         new.iter().for_each(log::event);
         self.forward.forward(new);
-    }
-
-    /// Sends what the application queued for `peers` before the socket is
-    /// read, for connections updated often enough (`Connection::sends_early`).
-    fn send_early(&mut self, peers: &[PeerId], now: Instant) {
-        let Some(socket) = self.socket.as_mut() else {
-            return;
-        };
-        for id in peers {
-            if let Some(p) = self.peers.get_mut(id).filter(|p| p.conn.sends_early()) {
-                transmit(
-                    &mut p.conn,
-                    socket.as_mut(),
-                    &mut self.send_buf,
-                    p.addr,
-                    now,
-                );
-            }
-        }
     }
 
     fn receive(&mut self, now: Instant) {

@@ -129,6 +129,23 @@ impl UdpSocket {
         })
     }
 
+    /// The next datagram: where receives are batched, from the batch (one
+    /// system call refills it when it is empty), else from one receive.
+    /// `Ok(None)`: a batch came in with no datagram to hand out (senders of
+    /// an unknown address family).
+    fn next_datagram(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
+        #[cfg(target_os = "linux")]
+        if let Some(batch) = self.batch.as_mut() {
+            use std::os::fd::AsRawFd;
+            if let Some(got) = batch.pop(buf) {
+                return Ok(Some(got));
+            }
+            batch.fill(self.socket.as_raw_fd())?;
+            return Ok(batch.pop(buf));
+        }
+        self.socket.recv_from(buf).map(Some)
+    }
+
     /// Whether a datagram (or a pending socket error) is queued right now.
     fn something_queued(&self) -> bool {
         #[cfg(target_os = "linux")]
@@ -191,28 +208,11 @@ impl Socket for UdpSocket {
 
     fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
         self.drained = false;
-        #[cfg(target_os = "linux")]
-        if let Some(batch) = self.batch.as_mut() {
-            use std::os::fd::AsRawFd;
-            for _ in 0..MAX_SKIPPED_ERRORS {
-                if let Some(got) = batch.pop(buf) {
-                    return Ok(Some(got));
-                }
-                match batch.fill(self.socket.as_raw_fd()) {
-                    Ok(_) => continue,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        self.drained = true;
-                        return Ok(None);
-                    }
-                    Err(e) if is_skippable(&e) => continue,
-                    Err(e) => return Err(e),
-                }
-            }
-            return Ok(None);
-        }
         for _ in 0..MAX_SKIPPED_ERRORS {
-            match self.socket.recv_from(buf) {
-                Ok((len, from)) => return Ok(Some((len, from))),
+            match self.next_datagram(buf) {
+                Ok(Some(got)) => return Ok(Some(got)),
+                // A batch held no datagram to hand out: read on.
+                Ok(None) => continue,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.drained = true;
                     return Ok(None);

@@ -177,6 +177,7 @@ impl Connection {
     /// A new open connection with `token`, the peer offering `peer_window`.
     pub fn new(config: &Config, token: u32, peer_window: u16, now: Instant) -> Self {
         let window = config.reliable_window.clamp(1, wire::MAX_RELIABLE_WINDOW);
+        let rate = RateControl::new(config.max_send_rate, INITIAL_WINDOW * config.mtu);
         Connection {
             token,
             state: State::Open,
@@ -199,16 +200,16 @@ impl Connection {
             rtt: RttEstimator::new(config.min_rto, config.max_rto, config.initial_rto),
             rto_backoff: 0,
             congestion: Congestion::default(),
-            rate: RateControl::new(config.max_send_rate, INITIAL_WINDOW * config.mtu),
             pacer: Pacer::with_credit(
                 now,
-                RateControl::new(config.max_send_rate, 0).rate(),
+                rate.rate(),
                 // A configured rate is a budget: no first-flight credit past it.
                 match config.max_send_rate {
                     None => (INITIAL_WINDOW * config.mtu) as f64,
                     Some(_) => 0.0,
                 },
             ),
+            rate,
             channels: config
                 .channels
                 .iter()
@@ -307,6 +308,29 @@ impl Connection {
     /// packet is split into fragments.
     pub fn send_on(&mut self, channel: u8, payload: Bytes) -> Result<(), Error> {
         let pieces = self.admit(channel, payload.len())?;
+        self.push(channel, pieces, payload);
+        Ok(())
+    }
+
+    /// Like [`send_on`](Self::send_on), queueing a copy of `payload`.
+    pub fn send_slice_on(&mut self, channel: u8, payload: &[u8]) -> Result<(), Error> {
+        let pieces = self.admit(channel, payload.len())?;
+        if pieces > 1 {
+            // A fragmented message is sliced into pieces of one buffer of its own.
+            self.push(channel, pieces, Bytes::copy_from_slice(payload));
+            return Ok(());
+        }
+        match &mut self.channels[usize::from(channel)].outbox {
+            Outbox::Reliable(sender) => {
+                sender.push_copy(payload);
+            }
+            Outbox::Unreliable(queue) => queue.push_copy(payload),
+        }
+        Ok(())
+    }
+
+    /// Queues an admitted message of `pieces` pieces on `channel`.
+    fn push(&mut self, channel: u8, pieces: usize, payload: Bytes) {
         match &mut self.channels[usize::from(channel)].outbox {
             Outbox::Unreliable(queue) => queue.push(payload),
             Outbox::Reliable(sender) if pieces > 1 => {
@@ -317,23 +341,6 @@ impl Connection {
                 sender.push(payload);
             }
         }
-        Ok(())
-    }
-
-    /// Like [`send_on`](Self::send_on), queueing a copy of `payload`.
-    pub fn send_slice_on(&mut self, channel: u8, payload: &[u8]) -> Result<(), Error> {
-        let pieces = self.admit(channel, payload.len())?;
-        match &mut self.channels[usize::from(channel)].outbox {
-            // A fragmented message is sliced into pieces of one buffer of its own.
-            Outbox::Reliable(_) if pieces > 1 => {
-                return self.send_on(channel, Bytes::copy_from_slice(payload));
-            }
-            Outbox::Reliable(sender) => {
-                sender.push_copy(payload);
-            }
-            Outbox::Unreliable(queue) => queue.push_copy(payload),
-        }
-        Ok(())
     }
 
     /// Checks that a message of `len` bytes may be queued on `channel`: the

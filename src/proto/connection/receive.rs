@@ -181,10 +181,7 @@ impl Connection {
                 self.rto_backoff = (self.rto_backoff + 1).min(MAX_BACKOFF);
             }
         }
-        let rtt = match self.rtt.srtt() {
-            Some(srtt) => srtt,
-            None => self.rtt.rto(backoff),
-        };
+        let rtt = self.rtt.srtt().unwrap_or_else(|| self.rtt.rto(backoff));
         self.congestion.on_tick(now, rtt);
         self.rate.on_tick(now, rtt);
     }
@@ -302,11 +299,7 @@ impl Connection {
     /// An ordered channel's next message or fragment, in order.
     fn on_in_order(&mut self, delivery: Delivery, channel: u8, piece: Piece) {
         let Some(fragment) = piece.fragment else {
-            // Only an unfinished message can be cut short; skip the lookup
-            // when none is (the common case, every ordered message).
-            if self.reassembly.partial_messages() > 0 {
-                self.stats.fragments_dropped += self.reassembly.on_whole_in_order(channel);
-            }
+            self.stats.fragments_dropped += self.reassembly.on_whole_in_order(channel);
             return self.deliver(delivery, channel, piece.payload);
         };
         let room = self.held_room();

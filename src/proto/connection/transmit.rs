@@ -30,10 +30,11 @@ impl Connection {
             }
         }
         let count = self.channels.len();
+        let ack_now = self.ack_goes_now(now);
         // Every drain ends with a call that finds nothing to send, and most
         // updates of a quiet connection are nothing else: answer those
         // before building a packet.
-        if !self.ping_pending && !self.has_pending_data() && !self.ack_goes_now(now) {
+        if !self.ping_pending && !self.has_pending_data() && !ack_now {
             self.rotate(count);
             return false;
         }
@@ -82,7 +83,7 @@ impl Connection {
             frames += added;
         }
         self.rotate(count);
-        if frames == 0 && !self.ack_goes_now(now) {
+        if frames == 0 && !ack_now {
             out.clear();
             self.sent.recycle(carried);
             return false;
