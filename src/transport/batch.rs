@@ -8,6 +8,13 @@
 //! largest datagram the endpoint accepts, its `mtu`), so a batch costs no
 //! allocation afterwards. A datagram longer than a slot is truncated, as a
 //! datagram longer than the buffer of a plain receive would be.
+//!
+//! Batching pays only when datagrams queue up. When they come one at a time
+//! (a ping-pong exchange, a client hearing one packet per tick) a batch call
+//! costs more than a plain receive: the kernel tries a second datagram, and
+//! the datagram is copied once more out of its slot. So [`Mode`] switches to
+//! plain receives after a batch that took a single datagram, and back after
+//! two plain receives in a row found one.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -17,17 +24,34 @@ use std::os::fd::RawFd;
 /// Datagrams one system call takes at most.
 pub(crate) const BATCH: usize = 32;
 
+/// How the next receive is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// One `recvmmsg` for up to `BATCH` datagrams.
+    Batched,
+    /// One plain receive; `found` counts the receives in a row that found a
+    /// datagram.
+    Plain {
+        /// Plain receives in a row that found a datagram.
+        found: u8,
+    },
+}
+
 /// Received datagrams not yet handed out, in arrival order.
 pub(crate) struct RecvBatch {
     slot_len: usize,
     /// `BATCH` slots of `slot_len` bytes, one after another; empty until the
     /// first fill.
     slots: Vec<u8>,
+    /// Where the kernel writes each sender's address; kept between calls so
+    /// a call does not clear 4 KiB first. Empty until the first fill.
+    names: Vec<libc::sockaddr_storage>,
     lens: [usize; BATCH],
     from: [Option<SocketAddr>; BATCH],
     /// Next slot to hand out, and how many the last fill took.
     next: usize,
     filled: usize,
+    mode: Mode,
 }
 
 impl std::fmt::Debug for RecvBatch {
@@ -45,11 +69,34 @@ impl RecvBatch {
         RecvBatch {
             slot_len: slot_len.max(1),
             slots: Vec::new(),
+            names: Vec::new(),
             lens: [0; BATCH],
             from: [None; BATCH],
             next: 0,
             filled: 0,
+            mode: Mode::Batched,
         }
+    }
+
+    /// How the next receive should be made, once nothing is pending.
+    pub(crate) fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The longest datagram a receive keeps; longer ones are truncated.
+    pub(crate) fn slot_len(&self) -> usize {
+        self.slot_len
+    }
+
+    /// Records what a plain receive found: a second datagram in a row means
+    /// they are queueing up, and the next receive is batched.
+    pub(crate) fn on_plain_receive(&mut self, found: bool) {
+        self.mode = match (self.mode, found) {
+            (Mode::Plain { found: n }, true) if n >= 1 => Mode::Batched,
+            (Mode::Plain { found: n }, true) => Mode::Plain { found: n + 1 },
+            (_, false) => Mode::Plain { found: 0 },
+            (Mode::Batched, true) => Mode::Batched,
+        };
     }
 
     /// Datagrams received and not yet handed out.
@@ -81,20 +128,25 @@ impl RecvBatch {
         debug_assert_eq!(self.pending(), 0);
         if self.slots.is_empty() {
             self.slots = vec![0; self.slot_len * BATCH];
+            // SAFETY: all-zero bytes are a valid `sockaddr_storage`.
+            self.names = vec![unsafe { zeroed() }; BATCH];
         }
         // SAFETY: all-zero bytes are a valid value of these plain C structs.
-        let mut names: [libc::sockaddr_storage; BATCH] = unsafe { zeroed() };
-        // SAFETY: as above.
         let mut iovecs: [libc::iovec; BATCH] = unsafe { zeroed() };
         // SAFETY: as above.
         let mut headers: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
-        for (i, chunk) in self.slots.chunks_exact_mut(self.slot_len).enumerate() {
-            iovecs[i].iov_base = chunk.as_mut_ptr().cast();
-            iovecs[i].iov_len = chunk.len();
-            let h = &mut headers[i].msg_hdr;
-            h.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
+        let slots = self.slots.chunks_exact_mut(self.slot_len);
+        for (((slot, iovec), header), name) in slots
+            .zip(iovecs.iter_mut())
+            .zip(headers.iter_mut())
+            .zip(self.names.iter_mut())
+        {
+            iovec.iov_base = slot.as_mut_ptr().cast();
+            iovec.iov_len = slot.len();
+            let h = &mut header.msg_hdr;
+            h.msg_name = (name as *mut libc::sockaddr_storage).cast();
             h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_iov = &mut iovecs[i];
+            h.msg_iov = iovec;
             h.msg_iovlen = 1;
         }
         // SAFETY: every header points at its own name and iovec, and every
@@ -114,12 +166,15 @@ impl RecvBatch {
             return Err(io::Error::last_os_error());
         }
         let got = (got as usize).min(BATCH);
-        for i in 0..got {
-            self.lens[i] = (headers[i].msg_len as usize).min(self.slot_len);
-            self.from[i] = socket_addr(&names[i], headers[i].msg_hdr.msg_namelen);
+        for (i, header) in headers.iter().enumerate().take(got) {
+            self.lens[i] = (header.msg_len as usize).min(self.slot_len);
+            self.from[i] = socket_addr(&self.names[i], header.msg_hdr.msg_namelen);
         }
         self.next = 0;
         self.filled = got;
+        if got == 1 {
+            self.mode = Mode::Plain { found: 0 };
+        }
         Ok(got)
     }
 }

@@ -136,9 +136,17 @@ impl UdpSocket {
     fn next_datagram(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
         #[cfg(target_os = "linux")]
         if let Some(batch) = self.batch.as_mut() {
+            use super::batch::Mode;
             use std::os::fd::AsRawFd;
             if let Some(got) = batch.pop(buf) {
                 return Ok(Some(got));
+            }
+            if let Mode::Plain { .. } = batch.mode() {
+                // Truncated as a batch slot would truncate it.
+                let keep = batch.slot_len().min(buf.len());
+                let got = self.socket.recv_from(&mut buf[..keep]);
+                batch.on_plain_receive(got.is_ok());
+                return got.map(Some);
             }
             batch.fill(self.socket.as_raw_fd())?;
             return Ok(batch.pop(buf));
@@ -355,6 +363,43 @@ mod tests {
         b.wait(Duration::from_secs(2)).expect("wait");
         let (len, _) = recv_one(&mut b, &mut buf).expect("late datagram");
         assert_eq!(&buf[..len], b"late");
+    }
+
+    /// A lone datagram turns batching off (plain receives cost less then),
+    /// two found in a row turn it back on; either way a datagram longer than
+    /// a slot is truncated alike and a burst arrives whole and in order.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn receive_mode_follows_the_traffic() {
+        use super::super::batch::{Mode, BATCH};
+        let mut a = UdpSocket::bind(localhost_v4()).expect("bind a");
+        let mut b =
+            UdpSocket::bind_with_buffers(localhost_v4(), None, None, Some(64)).expect("bind b");
+        let mode = |b: &UdpSocket| b.batch.as_ref().expect("batched socket").mode();
+        let mut buf = [0u8; 256];
+        a.send_to(b"one", b.local_addr()).expect("send");
+        b.wait(Duration::from_secs(2)).expect("wait");
+        let (len, _) = recv_one(&mut b, &mut buf).expect("lone datagram");
+        assert_eq!(&buf[..len], b"one");
+        assert_eq!(mode(&b), Mode::Plain { found: 0 }, "a batch of one");
+        a.send_to(&[0xee; 100], b.local_addr()).expect("send long");
+        b.wait(Duration::from_secs(2)).expect("wait");
+        let (len, _) = recv_one(&mut b, &mut buf).expect("long datagram");
+        assert_eq!(len, 64, "truncated to the slot by a plain receive too");
+        assert!(b.recv_from(&mut buf).expect("recv").is_none());
+        assert_eq!(mode(&b), Mode::Plain { found: 0 }, "an empty socket");
+        let count = 2 * BATCH + 3;
+        for i in 0..count {
+            a.send_to(&[i as u8; 8], b.local_addr()).expect("send");
+        }
+        for i in 0..count {
+            let (len, from) = recv_one(&mut b, &mut buf).expect("datagram");
+            assert_eq!(from, a.local_addr());
+            assert_eq!(&buf[..len], &[i as u8; 8], "datagram {i}");
+            if i == 1 {
+                assert_eq!(mode(&b), Mode::Batched, "two in a row");
+            }
+        }
     }
 
     #[test]
