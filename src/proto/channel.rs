@@ -29,6 +29,52 @@ pub enum Inbox {
     Ordered(OrderedReceiver),
 }
 
+/// A set of channel indices (below 64, the most a connection has), one bit
+/// each: which channels may have messages to send, or which sequenced
+/// channels remember a delivered message. Kept beside the channels so a
+/// connection can pass over those with nothing to do without reading them:
+/// they lie apart in memory, and a server asks this of every peer it
+/// services.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelSet(u64);
+
+impl ChannelSet {
+    /// Adds a channel.
+    pub fn insert(&mut self, channel: usize) {
+        // An index past 64 cannot happen (the config refuses more channels);
+        // were it to, every channel is taken in rather than none.
+        self.0 |= 1u64.checked_shl(channel as u32).unwrap_or(u64::MAX);
+    }
+
+    /// Removes a channel.
+    pub fn remove(&mut self, channel: usize) {
+        self.0 &= !1u64.checked_shl(channel as u32).unwrap_or(0);
+    }
+
+    /// Whether the channel is in the set.
+    pub fn contains(self, channel: usize) -> bool {
+        self.0 & 1u64.checked_shl(channel as u32).unwrap_or(0) != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The channels in the set, lowest first.
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let channel = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            Some(channel)
+        })
+    }
+}
+
 /// One channel.
 #[derive(Debug)]
 pub struct Channel {
@@ -70,6 +116,25 @@ impl Channel {
             delivery,
             outbox,
             inbox,
+        }
+    }
+
+    /// Routes the fate of a packet that carried message `id` of `channels`'
+    /// channel `channel`; a loss may queue a resend, so the channel joins
+    /// `pending`.
+    pub fn route_fate(
+        channels: &mut [Channel],
+        pending: &mut ChannelSet,
+        channel: u8,
+        id: u16,
+        fate: Fate,
+    ) {
+        let index = usize::from(channel);
+        if let Some(c) = channels.get_mut(index) {
+            c.on_fate(id, fate);
+            if fate == Fate::Lost {
+                pending.insert(index);
+            }
         }
     }
 
@@ -145,5 +210,27 @@ impl Channel {
             Inbox::Ordered(o) => o.held_bytes(),
             _ => 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ChannelSet;
+
+    #[test]
+    fn channel_set_holds_what_was_inserted() {
+        let mut set = ChannelSet::default();
+        assert!(set.is_empty());
+        for c in [0, 3, 63] {
+            set.insert(c);
+        }
+        assert_eq!(set.iter().collect::<Vec<_>>(), vec![0, 3, 63]);
+        assert!(set.contains(3) && !set.contains(4));
+        set.remove(3);
+        set.remove(64);
+        assert_eq!(set.iter().collect::<Vec<_>>(), vec![0, 63]);
+        let mut all = ChannelSet::default();
+        all.insert(64);
+        assert_eq!(all.iter().count(), 64, "an impossible index takes all in");
     }
 }

@@ -55,13 +55,15 @@ impl SequencedReceiver {
     /// past it: a packet `HISTORY` or more newer is older than the receive history,
     /// so any later packet that passes as fresh is newer. Without this, an
     /// idle sequenced channel would look "newer" again only after a wrap.
-    pub fn on_fresh_packet(&mut self, packet: u16) {
+    /// Returns whether a delivered message is still remembered.
+    pub fn on_fresh_packet(&mut self, packet: u16) -> bool {
         if self
             .latest
             .is_some_and(|(p, _)| seq_diff(packet, p) >= HISTORY as i32)
         {
             self.latest = None;
         }
+        self.latest.is_some()
     }
 
     /// Whether message `id`, carried by packet `packet`, should be delivered;

@@ -812,7 +812,13 @@ impl Server {
         let Some(socket) = self.socket.as_mut() else {
             return;
         };
-        peer.conn.handle_timeout(now);
+        // A peer touched by a datagram or a queued message, with no timer
+        // due, has nothing for its timers to do; a receive, a queued message
+        // or an early send only ever moves deadlines into the future. A
+        // closing peer is judged every time: an ack may have drained it.
+        if Schedule::timer_may_be_due(&peer.slot, now) || !peer.conn.is_open() {
+            peer.conn.handle_timeout(now);
+        }
         transmit(
             &mut peer.conn,
             socket.as_mut(),

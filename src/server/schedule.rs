@@ -87,6 +87,14 @@ impl Schedule {
         !std::mem::replace(&mut slot.touched, true)
     }
 
+    /// Whether a peer about to be serviced may have a connection timer due:
+    /// its live entry was popped (or it has none yet), or it fires by `now`.
+    /// Otherwise the peer was only touched, and no timer its connection
+    /// reported at its last service has come due (entries never fire late).
+    pub(super) fn timer_may_be_due(slot: &Slot, now: Instant) -> bool {
+        slot.scheduled.is_none_or(|at| at <= now)
+    }
+
     /// Marks a taken peer as serviced: it may be touched again. Its live
     /// timer entry, if any, stays in the heap.
     pub(super) fn serviced(slot: &mut Slot) {
@@ -164,12 +172,15 @@ mod tests {
         // Its timer is due in the same update: consumed, not taken twice.
         let (fired, _) = s.pop_due(at(5)).unwrap();
         assert!(!Schedule::take_due(&mut slot, fired));
+        assert!(Schedule::timer_may_be_due(&slot, at(5)), "its timers run");
         assert_eq!(due, vec![3]);
         Schedule::serviced(&mut slot);
         // A touch without a due timer leaves the live entry in place.
         s.set_timer(&mut slot, 3, Some(at(50)));
         s.touch(&mut slot, 3);
         s.take_touched(&mut due);
+        assert!(!Schedule::timer_may_be_due(&slot, at(6)), "only touched");
+        assert!(Schedule::timer_may_be_due(&slot, at(50)));
         Schedule::serviced(&mut slot);
         s.set_timer(&mut slot, 3, Some(at(60)));
         assert_eq!(s.timers.len(), 1);

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::channel::{Channel, Outbox};
+use super::channel::{Channel, ChannelSet, Outbox};
 use super::congestion::{Congestion, INITIAL_WINDOW, MAX_WINDOW};
 use super::pacer::Pacer;
 use super::rate::RateControl;
@@ -137,6 +137,12 @@ pub struct Connection {
     rate: RateControl,
     pacer: Pacer,
     channels: Vec<Channel>,
+    /// The channels that may have messages to send: every one that has,
+    /// and some that no longer have.
+    maybe_pending: ChannelSet,
+    /// The sequenced channels that remember a delivered message, which
+    /// every fresh packet may make them forget.
+    sequenced_live: ChannelSet,
     /// Fragments of large messages waiting for their siblings.
     reassembly: Reassembly,
     max_message_size: usize,
@@ -216,6 +222,8 @@ impl Connection {
                 .take(wire::MAX_CHANNELS)
                 .map(|d| Channel::new(*d, window, config.held_bytes_per_channel()))
                 .collect(),
+            maybe_pending: ChannelSet::default(),
+            sequenced_live: ChannelSet::default(),
             reassembly: Reassembly::new(config.max_message_size, config.reassembly_timeout),
             max_message_size: config.max_message_size,
             max_held_bytes: config.max_held_bytes,
@@ -326,6 +334,7 @@ impl Connection {
             }
             Outbox::Unreliable(queue) => queue.push_copy(payload),
         }
+        self.maybe_pending.insert(usize::from(channel));
         Ok(())
     }
 
@@ -341,6 +350,7 @@ impl Connection {
                 sender.push(payload);
             }
         }
+        self.maybe_pending.insert(usize::from(channel));
     }
 
     /// Checks that a message of `len` bytes may be queued on `channel`: the
@@ -546,7 +556,20 @@ impl Connection {
 
     /// Whether any channel has messages waiting to go out (new or resent).
     pub fn has_pending_data(&self) -> bool {
-        self.channels.iter().any(Channel::has_pending)
+        self.maybe_pending
+            .iter()
+            .any(|c| self.channels.get(c).is_some_and(Channel::has_pending))
+    }
+
+    /// Like [`has_pending_data`](Self::has_pending_data), and forgets the
+    /// channels found with nothing to send.
+    fn refresh_pending(&mut self) -> bool {
+        for c in self.maybe_pending.iter() {
+            if !self.channels.get(c).is_some_and(Channel::has_pending) {
+                self.maybe_pending.remove(c);
+            }
+        }
+        !self.maybe_pending.is_empty()
     }
 
     /// The pacing rate, bytes per second.

@@ -10,7 +10,7 @@ use super::{
     disconnect_reason, CloseCause, ConnEvent, Connection, State, IMMEDIATE_ACK_AFTER,
     LATE_ACK_DISTANCE, MAX_BACKOFF, MAX_LATE_ACKS,
 };
-use crate::proto::channel::Inbox;
+use crate::proto::channel::{Channel, Inbox};
 use crate::proto::reassembly::{Assembled, HELD_PIECE_OVERHEAD};
 use crate::proto::receive::{Arrival, Piece};
 use crate::proto::received::Stale;
@@ -68,9 +68,11 @@ impl Connection {
                 self.late_acks.push_back(header.seq);
             }
             self.received.record(header.seq);
-            for channel in &mut self.channels {
-                if let Inbox::Sequenced(s) = &mut channel.inbox {
-                    s.on_fresh_packet(header.seq);
+            for c in self.sequenced_live.iter() {
+                if let Some(Inbox::Sequenced(s)) = self.channels.get_mut(c).map(|c| &mut c.inbox) {
+                    if !s.on_fresh_packet(header.seq) {
+                        self.sequenced_live.remove(c);
+                    }
                 }
             }
             if !ack_only {
@@ -127,13 +129,11 @@ impl Connection {
 
     fn on_ack(&mut self, now: Instant, header: &DataHeader) {
         let largest_before = self.sent.largest_acked();
-        let channels = &mut self.channels;
+        let (channels, pending) = (&mut self.channels, &mut self.maybe_pending);
         let outcome = self
             .sent
             .on_ack(header.ack, header.ack_bits, self.next_seq, now, |m, f| {
-                if let Some(c) = channels.get_mut(usize::from(m.channel)) {
-                    c.on_fate(m.id, f);
-                }
+                Channel::route_fate(channels, pending, m.channel, m.id, f);
             });
         if let Some(sample) = outcome.rtt_sample {
             self.rtt.on_sample(sample);
@@ -164,13 +164,11 @@ impl Connection {
         // then there is nothing to judge, and no timeout to work out for it.
         if !self.sent.is_empty() {
             let rto = self.rtt.rto(self.rto_backoff);
-            let channels = &mut self.channels;
+            let (channels, pending) = (&mut self.channels, &mut self.maybe_pending);
             let losses = self
                 .sent
                 .detect_losses(now, self.rtt.loss_delay(), rto, |m, f| {
-                    if let Some(c) = channels.get_mut(usize::from(m.channel)) {
-                        c.on_fate(m.id, f);
-                    }
+                    Channel::route_fate(channels, pending, m.channel, m.id, f);
                 });
             if losses.total() > 0 {
                 self.stats.packets_lost += u64::from(losses.total());
@@ -242,6 +240,7 @@ impl Connection {
             Inbox::Unreliable => self.deliver(delivery, m.channel, m.payload),
             Inbox::Sequenced(s) => {
                 if s.accept(m.packet, m.id) {
+                    self.sequenced_live.insert(usize::from(m.channel));
                     self.deliver(delivery, m.channel, m.payload);
                 } else {
                     self.stats.stale_sequenced_dropped += 1;

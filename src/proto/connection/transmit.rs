@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use super::{disconnect_code, Connection, State, ACK_DELAY, IMMEDIATE_ACK_AFTER, MAX_UNACKED_RUN};
-use crate::proto::channel::Outbox;
+use crate::proto::channel::{Channel, Outbox};
 use crate::proto::sent::MsgRef;
 use crate::wire::{self, DataHeader, MessageHeader};
 
@@ -34,7 +34,7 @@ impl Connection {
         // Every drain ends with a call that finds nothing to send, and most
         // updates of a quiet connection are nothing else: answer those
         // before building a packet.
-        if !self.ping_pending && !self.has_pending_data() && !ack_now {
+        if !self.ping_pending && !self.refresh_pending() && !ack_now {
             self.rotate(count);
             return false;
         }
@@ -71,12 +71,18 @@ impl Connection {
                 c if c >= count => c - count,
                 c => c,
             };
+            if !self.maybe_pending.contains(channel) {
+                continue;
+            }
             let reliable = self.channels[channel].delivery.is_reliable();
             let allowed = if reliable { may_elicit } else { peer_listening };
             if !allowed {
                 continue;
             }
             let added = self.fill_channel(channel, out, &mut carried);
+            if !self.channels[channel].has_pending() {
+                self.maybe_pending.remove(channel);
+            }
             if added > 0 && reliable {
                 eliciting = true;
             }
@@ -97,13 +103,11 @@ impl Connection {
         if frames > 0 {
             self.pacer.on_sent(out.len());
             self.rate.on_sent();
-            let channels = &mut self.channels;
+            let (channels, pending) = (&mut self.channels, &mut self.maybe_pending);
             let lost = self
                 .sent
                 .on_sent(seq, now, eliciting, out.len(), carried, |m, f| {
-                    if let Some(c) = channels.get_mut(usize::from(m.channel)) {
-                        c.on_fate(m.id, f);
-                    }
+                    Channel::route_fate(channels, pending, m.channel, m.id, f);
                 });
             self.stats.packets_lost += u64::from(lost);
         } else {
