@@ -35,6 +35,13 @@ pub(super) struct Schedule {
     timers: BinaryHeap<Reverse<(Instant, PeerId)>>,
 }
 
+impl Slot {
+    /// Whether the peer is in the touched list.
+    pub(super) fn is_touched(&self) -> bool {
+        self.touched
+    }
+}
+
 impl Schedule {
     /// Marks `id` for service on the next update.
     pub(super) fn touch(&mut self, slot: &mut Slot, id: PeerId) {

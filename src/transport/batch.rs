@@ -104,6 +104,15 @@ impl RecvBatch {
         self.filled - self.next
     }
 
+    /// The senders of the rest of the batch, right after its first datagram
+    /// was handed out; empty otherwise.
+    pub(crate) fn new_batch_senders(&self) -> &[Option<SocketAddr>] {
+        match self.next {
+            1 => self.from.get(1..self.filled).unwrap_or_default(),
+            _ => &[],
+        }
+    }
+
     /// Copies the next held datagram into `buf` (truncated to its length);
     /// returns its length and sender.
     pub(crate) fn pop(&mut self, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {

@@ -26,6 +26,15 @@ pub trait Socket: Send {
     /// `buf` is truncated to `buf.len()`.
     fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>>;
 
+    /// The senders of the datagrams a batched receive took in together with
+    /// the one `recv_from` just returned, not yet handed out; empty unless
+    /// that call began a new batch. A server looks their peers up ahead, so
+    /// the memory reads for a whole batch overlap instead of each datagram
+    /// waiting for its own.
+    fn batch_senders(&self) -> &[Option<SocketAddr>] {
+        &[]
+    }
+
     /// The address this socket is bound to.
     fn local_addr(&self) -> SocketAddr;
 

@@ -232,6 +232,14 @@ impl Socket for UdpSocket {
         Ok(None)
     }
 
+    fn batch_senders(&self) -> &[Option<SocketAddr>] {
+        #[cfg(target_os = "linux")]
+        if let Some(batch) = self.batch.as_ref() {
+            return batch.new_batch_senders();
+        }
+        &[]
+    }
+
     fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
@@ -348,6 +356,15 @@ mod tests {
         let mut buf = [0u8; 256];
         for i in 0..count {
             let (len, from) = recv_one(&mut b, &mut buf).expect("datagram");
+            let ahead = b.batch_senders();
+            if i == 0 {
+                let batch = super::super::batch::BATCH;
+                assert_eq!(ahead.len(), batch - 1, "the rest of the first batch");
+                assert_eq!(ahead[0], Some(a.local_addr()), "datagram 1's sender");
+                assert_eq!(ahead[2], Some(c.local_addr()), "datagram 3's sender");
+            } else if i % super::super::batch::BATCH != 0 {
+                assert!(ahead.is_empty(), "told once per batch");
+            }
             let sender = if i % 3 == 0 {
                 c.local_addr()
             } else {
