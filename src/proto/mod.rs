@@ -36,8 +36,9 @@ pub(crate) fn spread(n: u64) -> f64 {
     (n as f64 * 0.618_033_988_749_895).fract()
 }
 
-/// Drains every datagram `conn` has to send into `socket`, addressed to `to`.
-/// A datagram the socket refuses is counted and dropped, as the network would.
+/// Drains every datagram `conn` has to send into `socket`, addressed to `to`,
+/// and flushes the socket's send batch. A datagram the socket refuses is
+/// counted and dropped, as the network would.
 pub(crate) fn transmit(
     conn: &mut Connection,
     socket: &mut dyn crate::transport::Socket,
@@ -46,8 +47,13 @@ pub(crate) fn transmit(
     now: std::time::Instant,
 ) {
     while conn.poll_transmit(now, buf) {
-        if socket.send_to(buf, to).is_err() {
+        if socket.queue_send(buf, to).is_err() {
             conn.note_send_failure();
         }
+    }
+    // Flushed per connection, so every refusal the socket reports is one of
+    // this connection's datagrams.
+    for _ in 0..socket.flush_sends() {
+        conn.note_send_failure();
     }
 }

@@ -7,6 +7,8 @@
 
 #[cfg(target_os = "linux")]
 mod batch;
+#[cfg(target_os = "linux")]
+mod send_batch;
 pub mod sim;
 pub mod udp;
 
@@ -20,6 +22,24 @@ pub trait Socket: Send {
     /// (a full OS buffer) is reported as `ErrorKind::WouldBlock`; the caller
     /// counts it as dropped, as the network would.
     fn send_to(&mut self, data: &[u8], to: SocketAddr) -> io::Result<()>;
+
+    /// Sends one datagram, or holds it to leave together with the datagrams
+    /// queued after it (one system call for many) at the latest at the next
+    /// [`flush_sends`](Self::flush_sends). Datagrams leave in the order they
+    /// were queued, also relative to [`send_to`](Self::send_to). An error is
+    /// a datagram refused at once; those refused later are counted by
+    /// `flush_sends`. Transports that do not batch send at once.
+    fn queue_send(&mut self, data: &[u8], to: SocketAddr) -> io::Result<()> {
+        self.send_to(data, to)
+    }
+
+    /// Sends every datagram [`queue_send`](Self::queue_send) holds and
+    /// returns how many of those queued since the last call the transport
+    /// refused; the caller counts them as dropped. Call it at the end of
+    /// each transmit phase, so nothing waits in the batch for the next.
+    fn flush_sends(&mut self) -> usize {
+        0
+    }
 
     /// Receives one datagram into `buf` if one is ready, returning its length
     /// and sender. `Ok(None)` means nothing is ready. A datagram longer than

@@ -16,6 +16,14 @@
 //! already queued, so a caller that stopped draining early loses a little
 //! time, never a wake-up. After a receive that found the socket empty the
 //! peek is skipped: whatever arrived since raised an event of its own.
+//!
+//! # Batched sends
+//!
+//! On Linux, [`Socket::queue_send`] gathers consecutive datagrams to one
+//! destination and sends them as one segmentation-offload super-packet (see
+//! `send_batch`); [`Socket::flush_sends`] sends what is gathered. A plain
+//! [`Socket::send_to`] and [`Socket::wait`] send what is gathered first, so
+//! order holds and nothing waits through a sleep.
 
 use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
@@ -25,6 +33,8 @@ use mio::{Events, Interest, Poll, Token};
 
 #[cfg(target_os = "linux")]
 use super::batch::RecvBatch;
+#[cfg(target_os = "linux")]
+use super::send_batch::SendBatch;
 use super::Socket;
 
 /// The token the socket is registered under; the poll watches nothing else.
@@ -50,6 +60,9 @@ pub struct UdpSocket {
     /// Datagrams taken by one batched receive and not yet handed out.
     #[cfg(target_os = "linux")]
     batch: Option<RecvBatch>,
+    /// Datagrams queued by `queue_send` and not yet sent.
+    #[cfg(target_os = "linux")]
+    sends: SendBatch,
 }
 
 impl UdpSocket {
@@ -104,6 +117,27 @@ impl UdpSocket {
         Ok((sock.recv_buffer_size()?, sock.send_buffer_size()?))
     }
 
+    /// Turns send batching on or off (on Linux, where the kernel supports
+    /// UDP segmentation offload; elsewhere there is none to turn on). It is
+    /// on by default; off, [`Socket::queue_send`] sends each datagram at
+    /// once. Whatever is queued is sent first.
+    pub fn set_send_batching(&mut self, on: bool) {
+        #[cfg(target_os = "linux")]
+        self.sends.set_offload(&self.socket, on);
+        #[cfg(not(target_os = "linux"))]
+        let _ = on;
+    }
+
+    /// Whether [`Socket::queue_send`] batches: on by default where the
+    /// kernel supports UDP segmentation offload, off after the kernel
+    /// refused a batch on this socket.
+    pub fn send_batching(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        return self.sends.offload();
+        #[cfg(not(target_os = "linux"))]
+        false
+    }
+
     /// Wraps an already bound standard-library socket, for callers that need
     /// socket options set before use (buffer sizes, `SO_REUSEADDR`, ...). The
     /// socket is switched to non-blocking mode.
@@ -117,6 +151,8 @@ impl UdpSocket {
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut socket, SOCKET_TOKEN, Interest::READABLE)?;
+        #[cfg(target_os = "linux")]
+        let sends = SendBatch::new(&socket);
         Ok(UdpSocket {
             socket,
             poll,
@@ -126,6 +162,8 @@ impl UdpSocket {
             drained: false,
             #[cfg(target_os = "linux")]
             batch: None,
+            #[cfg(target_os = "linux")]
+            sends,
         })
     }
 
@@ -202,6 +240,8 @@ fn is_truncated_on_windows(_e: &io::Error) -> bool {
 
 impl Socket for UdpSocket {
     fn send_to(&mut self, data: &[u8], to: SocketAddr) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        self.sends.flush(&self.socket);
         loop {
             match self.socket.send_to(data, to) {
                 // UDP sends whole datagrams or nothing; the count carries no
@@ -212,6 +252,17 @@ impl Socket for UdpSocket {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn queue_send(&mut self, data: &[u8], to: SocketAddr) -> io::Result<()> {
+        self.sends.push(&self.socket, data, to)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn flush_sends(&mut self) -> usize {
+        self.sends.flush(&self.socket);
+        self.sends.take_refused()
     }
 
     fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
@@ -248,6 +299,10 @@ impl Socket for UdpSocket {
     /// drain with `recv_from` until `Ok(None)` first (see the module docs);
     /// a datagram already queued makes this return at once regardless.
     fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        // A caller that forgot `flush_sends` must not hold datagrams through
+        // the sleep; their refusals are reported by the next flush.
+        #[cfg(target_os = "linux")]
+        self.sends.flush(&self.socket);
         if !self.drained && self.something_queued() {
             return Ok(());
         }
@@ -417,6 +472,107 @@ mod tests {
                 assert_eq!(mode(&b), Mode::Batched, "two in a row");
             }
         }
+    }
+
+    /// Sends `datagrams` (length, destination index) through the batched
+    /// path from `a`, then checks each receiver got its own whole and in
+    /// order, and that nothing was refused.
+    fn batched_burst(a: &mut UdpSocket, to: &mut [UdpSocket], datagrams: &[(usize, usize)]) {
+        for (i, &(len, dest)) in datagrams.iter().enumerate() {
+            let addr = to[dest].local_addr();
+            a.queue_send(&vec![i as u8; len], addr).expect("queue");
+        }
+        assert_eq!(a.flush_sends(), 0, "nothing refused");
+        let mut buf = vec![0u8; 2048];
+        for (dest, socket) in to.iter_mut().enumerate() {
+            for (i, &(len, _)) in datagrams.iter().enumerate().filter(|(_, d)| d.1 == dest) {
+                let (got, from) = recv_one(socket, &mut buf).expect("datagram");
+                assert_eq!(from, a.local_addr());
+                assert_eq!(got, len, "datagram {i} to {dest}");
+                assert!(buf[..got].iter().all(|&b| b == i as u8), "datagram {i}");
+            }
+            assert!(socket.recv_from(&mut buf).expect("recv").is_none());
+        }
+    }
+
+    fn receivers(n: usize) -> Vec<UdpSocket> {
+        (0..n)
+            .map(|_| {
+                UdpSocket::bind_with_buffers(localhost_v4(), Some(1 << 20), None, Some(2048))
+                    .expect("bind")
+            })
+            .collect()
+    }
+
+    /// A burst longer than a super-packet holds arrives whole and in order.
+    #[test]
+    fn batched_burst_longer_than_a_batch_arrives_in_order() {
+        let mut a = UdpSocket::bind(localhost_v4()).expect("bind a");
+        let mut to = receivers(1);
+        let burst: Vec<_> = (0..150).map(|_| (1200, 0)).collect();
+        batched_burst(&mut a, &mut to, &burst);
+    }
+
+    /// Mixed lengths (a shorter datagram ends a run, a longer one starts a
+    /// new one) and alternating destinations all arrive as sent.
+    #[test]
+    fn batched_mixed_sizes_and_destinations_arrive_as_sent() {
+        let mut a = UdpSocket::bind(localhost_v4()).expect("bind a");
+        let mut to = receivers(3);
+        let mut burst = Vec::new();
+        for i in 0..200usize {
+            let len = [100, 100, 100, 40, 1400, 1400, 7][i % 7];
+            let dest = (i / 5) % 3;
+            burst.push((len, dest));
+        }
+        batched_burst(&mut a, &mut to, &burst);
+    }
+
+    /// A plain send after queued ones leaves after them.
+    #[test]
+    fn plain_send_keeps_order_after_queued_sends() {
+        let mut a = UdpSocket::bind(localhost_v4()).expect("bind a");
+        let mut b = UdpSocket::bind(localhost_v4()).expect("bind b");
+        a.queue_send(b"one", b.local_addr()).expect("queue");
+        a.queue_send(b"two", b.local_addr()).expect("queue");
+        a.send_to(b"three", b.local_addr()).expect("send");
+        assert_eq!(a.flush_sends(), 0);
+        let mut buf = [0u8; 16];
+        for want in [&b"one"[..], b"two", b"three"] {
+            let (len, _) = recv_one(&mut b, &mut buf).expect("datagram");
+            assert_eq!(&buf[..len], want);
+        }
+    }
+
+    /// With batching turned off every datagram still arrives.
+    #[test]
+    fn unbatched_sends_arrive_as_sent() {
+        let mut a = UdpSocket::bind(localhost_v4()).expect("bind a");
+        a.set_send_batching(false);
+        assert!(!a.send_batching());
+        let mut to = receivers(2);
+        let burst: Vec<_> = (0..100).map(|i| (300 - i, i % 2)).collect();
+        batched_burst(&mut a, &mut to, &burst);
+    }
+
+    /// A kernel that refuses super-packets (here: checksums turned off,
+    /// which segmentation requires) gets the run datagram by datagram,
+    /// nothing lost, and batching stays off for the socket.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn refused_offload_falls_back_to_plain_sends() {
+        let mut a = UdpSocket::bind(localhost_v4()).expect("bind a");
+        if !a.send_batching() {
+            // A kernel without segmentation offload: nothing to fall back from.
+            return;
+        }
+        super::super::send_batch::disable_checksums(&a.socket).expect("SO_NO_CHECK");
+        let mut to = receivers(1);
+        let burst: Vec<_> = (0..80).map(|_| (500, 0)).collect();
+        batched_burst(&mut a, &mut to, &burst);
+        assert!(!a.send_batching(), "off after the refusal");
+        assert_eq!(a.sends.pending(), 0);
+        batched_burst(&mut a, &mut to, &burst);
     }
 
     #[test]
