@@ -68,7 +68,9 @@ struct Scenario {
     per_step: Option<u32>,
     /// Virtual time per loop iteration.
     step: Duration,
-    /// A total blackout of this length once half the stream has arrived.
+    /// A total blackout of this length once a tenth of the stream has
+    /// arrived: early enough that most of it is not yet sent, however fast
+    /// the sender starts.
     blackout: Option<Duration>,
     /// Give up (and report incomplete) after this much virtual time.
     max_virtual: Duration,
@@ -289,7 +291,7 @@ fn run(s: &Scenario) -> Report {
 
         if let Some(d) = s.blackout {
             let delivered: u32 = tallies.iter().map(|(_, t)| t.distinct).sum();
-            if blackout_at.is_none() && delivered >= s.count / 2 {
+            if blackout_at.is_none() && delivered >= s.count / 10 {
                 blackout_at = Some(elapsed);
                 net.blackout_for(d);
             }

@@ -103,6 +103,10 @@ pub struct Metrics {
     pub packets_acked: u64,
     /// Reliable messages sent again.
     pub resends: u64,
+    /// Probes sent: packets whose ack was overdue, with no later ack to
+    /// judge them by, had their messages sent again before the
+    /// retransmission timeout, without declaring them lost.
+    pub probes: u64,
     /// Duplicate packets or messages dropped.
     pub duplicates_dropped: u64,
     /// Invalid packets dropped (malformed, stale, wrong token or sender).
@@ -173,6 +177,7 @@ impl Metrics {
             spurious_losses: s.spurious_losses,
             packets_acked: s.packets_acked,
             resends: s.resends,
+            probes: s.probes,
             duplicates_dropped: s.duplicates_dropped,
             invalid_packets: s.invalid_packets,
             stale_sequenced_dropped: s.stale_sequenced_dropped,

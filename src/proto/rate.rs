@@ -16,7 +16,15 @@
 //!   most by half per epoch, so one noisy measurement cannot collapse it.
 //! * **Clear and sending at the rate**: the rate grows, doubling per epoch
 //!   until the first congestion, then by a tenth, but never past twice what
-//!   the path delivered in the epoch.
+//!   the path delivered in the epoch. What was delivered in an epoch left a
+//!   round trip earlier, at the rate of the epoch before, so in slow start
+//!   that bound alone would re-grant the current rate every other epoch.
+//!   Each ack therefore also brings a delivery-rate sample (bytes acked over
+//!   one packet's round trip, with how long they took to leave and to be
+//!   acked; see `sent::RateSample`): when the acks came back as fast as the
+//!   packets left, the path kept pace and has not shown its limit, and slow
+//!   start doubles from the current rate, as a window doubling per round
+//!   trip would, up to four times what the sample proved.
 //! * **Clear but the game sent less**: the rate settles towards twice what
 //!   was delivered (never under `INITIAL_RATE`), so an idle connection holds
 //!   no credit the path has not shown it can carry, and the next burst
@@ -35,6 +43,8 @@
 //! game's unreliable state stream flowing. A configured limit caps it.
 
 use std::time::{Duration, Instant};
+
+use super::sent::RateSample;
 
 /// Fraction of an epoch's packets that may be lost before it counts as congested.
 pub const LOSS_TOLERANCE: f64 = 0.30;
@@ -64,6 +74,11 @@ const BASE_RTT_WINDOW: Duration = Duration::from_secs(10);
 /// Growth per clear epoch after the first congestion.
 const GROWTH: f64 = 1.1;
 
+/// How much longer than their sending a sample's acks may take and the path
+/// still count as keeping pace: room for jitter and held acks, well below
+/// the spreading a bottleneck at less than four fifths of the send rate causes.
+const PACE_SLACK: f64 = 1.25;
+
 /// Rate control state of one connection.
 #[derive(Debug, Clone)]
 pub struct RateControl {
@@ -81,6 +96,10 @@ pub struct RateControl {
     window_min_rtt: Option<Duration>,
     window_start: Option<Instant>,
     delivery_rate: f64,
+    /// The highest delivery-rate sample of the epoch, bytes per second.
+    sample_rate: f64,
+    /// Whether the epoch's latest sample showed the path keeping pace.
+    kept_pace: bool,
     /// Bytes the initial congestion window lets out in one round trip.
     initial_flight: f64,
 }
@@ -106,6 +125,8 @@ impl RateControl {
             window_min_rtt: None,
             window_start: None,
             delivery_rate: 0.0,
+            sample_rate: 0.0,
+            kept_pace: false,
             initial_flight: initial_flight as f64,
         }
     }
@@ -130,9 +151,22 @@ impl RateControl {
         self.limited = true;
     }
 
-    /// Packets of `bytes` bytes were acknowledged; `rtt` is the sample they gave.
-    pub fn on_acked(&mut self, bytes: u64, rtt: Option<Duration>, now: Instant) {
+    /// Packets of `bytes` bytes were acknowledged; `rtt` and `sample` are
+    /// the RTT and delivery-rate samples they gave.
+    pub fn on_acked(
+        &mut self,
+        bytes: u64,
+        rtt: Option<Duration>,
+        sample: Option<RateSample>,
+        now: Instant,
+    ) {
         self.acked_bytes += bytes;
+        if let Some(sample) = sample {
+            self.sample_rate = self.sample_rate.max(sample.rate());
+            self.kept_pace = !sample.send_elapsed.is_zero()
+                && sample.ack_elapsed.as_secs_f64()
+                    <= sample.send_elapsed.as_secs_f64() * PACE_SLACK;
+        }
         let Some(rtt) = rtt else { return };
         if self.base_rtt.is_none() && self.slow_start {
             // The first sample tells how long a round trip is: the initial
@@ -141,6 +175,14 @@ impl RateControl {
             // on a short path.
             let first_flight = self.initial_flight / rtt.as_secs_f64().max(1e-6);
             self.rate = self.rate.max(first_flight).min(self.limit);
+            // The epoch so far was judged without knowing the round trip,
+            // and the sender was held by the initial window, not the rate:
+            // rate control starts its first epoch here.
+            self.epoch_start = Some(now);
+            self.acked_bytes = bytes;
+            self.sent = 0;
+            self.lost = 0;
+            self.limited = false;
         }
         self.samples += 1;
         self.epoch_min_rtt = Some(self.epoch_min_rtt.map_or(rtt, |m| m.min(rtt)));
@@ -178,7 +220,11 @@ impl RateControl {
         } else if self.limited {
             // Growth is earned by delivery: a rate far above what the path
             // acknowledged is a guess, and a burst at it would fill queues.
-            let proven = (self.delivery_rate * 2.0).max(INITIAL_RATE);
+            let delivered = self.delivery_rate.max(self.sample_rate);
+            let mut proven = (delivered * 2.0).max(INITIAL_RATE);
+            if self.slow_start && self.kept_pace {
+                proven = proven.max((self.rate * 2.0).min(self.sample_rate * 4.0));
+            }
             let grown = self.rate * if self.slow_start { 2.0 } else { GROWTH };
             self.rate = self.rate.max(grown.min(proven));
         } else {
@@ -200,6 +246,8 @@ impl RateControl {
         self.limited = false;
         self.epoch_min_rtt = None;
         self.samples = 0;
+        self.sample_rate = 0.0;
+        self.kept_pace = false;
     }
 
     fn congested(&self) -> bool {
@@ -246,7 +294,7 @@ mod tests {
         c.on_lost(lost);
         let per = delivered * 0.020 / rtts.len().max(1) as f64;
         for r in rtts {
-            c.on_acked(per as u64, Some(ms(*r)), *t);
+            c.on_acked(per as u64, Some(ms(*r)), None, *t);
         }
         *t += ms(20);
         c.on_tick(*t, ms(20));
@@ -260,16 +308,16 @@ mod tests {
         let t = Instant::now();
         let flight = 64 * 1400;
         let mut short = RateControl::new(None, flight);
-        short.on_acked(0, Some(Duration::from_micros(100)), t);
+        short.on_acked(0, Some(Duration::from_micros(100)), None, t);
         assert!((short.rate() - flight as f64 / 100e-6).abs() < 1.0);
         let mut capped = RateControl::new(Some(2_000_000), flight);
-        capped.on_acked(0, Some(Duration::from_micros(100)), t);
+        capped.on_acked(0, Some(Duration::from_micros(100)), None, t);
         assert_eq!(capped.rate(), 2_000_000.0);
         let mut long = RateControl::new(None, flight);
-        long.on_acked(0, Some(ms(1000)), t);
+        long.on_acked(0, Some(ms(1000)), None, t);
         assert_eq!(long.rate(), INITIAL_RATE, "89.6 KB/s is below the start");
         // Only the first sample: later ones leave the rate to the epochs.
-        short.on_acked(0, Some(Duration::from_micros(10)), t);
+        short.on_acked(0, Some(Duration::from_micros(10)), None, t);
         assert!((short.rate() - flight as f64 / 100e-6).abs() < 1.0);
     }
 

@@ -27,6 +27,12 @@ pub struct RttEstimator {
 /// otherwise look like a loss.
 const RTO_GRANULARITY: Duration = Duration::from_millis(5);
 
+/// Least margin a probe timeout keeps above the smoothed RTT: the peer may
+/// hold an ack for up to 1 ms (`ACK_DELAY`), and timers fire about 1 ms late.
+/// Smaller than `RTO_GRANULARITY`: a needless probe costs one packet, a
+/// needless timeout a loss event.
+const PTO_GRANULARITY: Duration = Duration::from_millis(2);
+
 /// Largest RTT the histogram records, in microseconds; larger samples are clamped.
 const HISTOGRAM_MAX_US: u64 = 60_000_000;
 
@@ -92,6 +98,23 @@ impl RttEstimator {
         let base = base.clamp(self.min_rto, self.max_rto);
         base.saturating_mul(1u32 << backoff.min(16))
             .min(self.max_rto)
+    }
+
+    /// How long an ack-eliciting packet may go unacknowledged, with no
+    /// later packet acked either, before a probe asks again, after
+    /// `backoff` probes without an ack: SRTT + max(4 * RTTVAR, 2 ms), as
+    /// QUIC's PTO, doubled per probe. The same bound as the RTO but without
+    /// its floor (`min_rto`) or its backoff, so on a path of tens of
+    /// milliseconds it comes a little earlier, and on a short path far
+    /// earlier. `None` before the first sample: the initial RTO, a guess,
+    /// decides then.
+    pub fn pto(&self, backoff: u32) -> Option<Duration> {
+        let srtt = self.srtt?;
+        let base = srtt + (self.rttvar * 4).max(PTO_GRANULARITY);
+        Some(
+            base.saturating_mul(1u32 << backoff.min(16))
+                .min(self.max_rto),
+        )
     }
 
     /// How long a packet sent before an acknowledged one may still be in

@@ -41,8 +41,52 @@ struct SentPacket {
     sent_at: Instant,
     ack_eliciting: bool,
     resolved: bool,
+    /// Its messages were queued again by a probe; probed once at most.
+    probed: bool,
     bytes: u32,
+    /// The connection's delivery state when it left, for its rate sample.
+    delivery: DeliveryMark,
     messages: Vec<MsgRef>,
+}
+
+/// Bytes delivered so far and when, as a packet saw them when it left
+/// (delivery-rate sampling as in BBR).
+#[derive(Debug, Clone, Copy)]
+struct DeliveryMark {
+    /// Bytes acknowledged before it left.
+    delivered: u64,
+    /// When the latest of those acks arrived.
+    delivered_at: Instant,
+    /// When the packet acknowledged last had left.
+    first_sent_at: Instant,
+}
+
+/// What the path carried over one packet's round trip: the bytes
+/// acknowledged between its sending and its ack, with how long the sender
+/// took to send them and how long their acks took to come back.
+///
+/// `delivered / max(send_elapsed, ack_elapsed)` is the delivery rate; when
+/// the acks came back about as fast as the packets left, the path kept
+/// pace with the rate they were sent at, and says nothing of its limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateSample {
+    /// Bytes acknowledged over the interval.
+    pub delivered: u64,
+    /// From the first to the last sending of those bytes.
+    pub send_elapsed: Duration,
+    /// From the first to the last of their acks.
+    pub ack_elapsed: Duration,
+}
+
+impl RateSample {
+    /// Bytes per second delivered, over the longer of the two intervals.
+    pub fn rate(&self) -> f64 {
+        let interval = self.send_elapsed.max(self.ack_elapsed).as_secs_f64();
+        if interval <= 0.0 {
+            return 0.0;
+        }
+        self.delivered as f64 / interval
+    }
 }
 
 /// Outcome of processing one ack header.
@@ -59,6 +103,8 @@ pub struct AckOutcome {
     /// Packets declared lost that this ack shows arrived after all (late,
     /// not lost: jitter or reordering beyond the loss delay).
     pub spurious_losses: u32,
+    /// The delivery-rate sample of the newest packet this ack resolved.
+    pub rate_sample: Option<RateSample>,
 }
 
 /// Packets declared lost by one round of loss detection.
@@ -78,7 +124,7 @@ impl Losses {
 }
 
 /// The sent-packet record of one connection.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SentPackets {
     entries: VecDeque<SentPacket>,
     /// Recycled message lists, so steady-state sending does not allocate.
@@ -88,6 +134,27 @@ pub struct SentPackets {
     /// The latest packets declared lost, at most `RECENT_LOSSES`, so an ack
     /// that names one later counts the loss as spurious.
     recently_lost: VecDeque<u16>,
+    /// Bytes of packets acknowledged so far, and the delivery state the next
+    /// packet sent carries.
+    delivered: u64,
+    delivered_at: Instant,
+    first_sent_at: Instant,
+}
+
+impl Default for SentPackets {
+    fn default() -> Self {
+        let now = Instant::now();
+        SentPackets {
+            entries: VecDeque::new(),
+            spare: Vec::new(),
+            largest_acked: None,
+            unresolved_eliciting: 0,
+            recently_lost: VecDeque::new(),
+            delivered: 0,
+            delivered_at: now,
+            first_sent_at: now,
+        }
+    }
 }
 
 /// Declared losses remembered for a late ack to take back.
@@ -126,6 +193,12 @@ impl SentPackets {
                 self.recycle(old.messages);
             }
         }
+        if self.unresolved_eliciting == 0 {
+            // Nothing in flight: a sample starting here must not count the
+            // idle time before it as time the path took.
+            self.delivered_at = now;
+            self.first_sent_at = now;
+        }
         if ack_eliciting {
             self.unresolved_eliciting += 1;
         }
@@ -134,7 +207,13 @@ impl SentPackets {
             sent_at: now,
             ack_eliciting,
             resolved: false,
+            probed: false,
             bytes: bytes.min(u32::MAX as usize) as u32,
+            delivery: DeliveryMark {
+                delivered: self.delivered,
+                delivered_at: self.delivered_at,
+                first_sent_at: self.first_sent_at,
+            },
             messages,
         });
         lost
@@ -198,6 +277,7 @@ impl SentPackets {
     ) -> AckOutcome {
         let mut out = AckOutcome::default();
         let mut newest_acked: Option<(u16, Instant)> = None;
+        let mut newest_mark: Option<(Instant, DeliveryMark)> = None;
         // Entries are in send order: the ones this ack can name are the
         // newest no later than `ack`, walking back at most 32 numbers. Found
         // by one search, not one per bit: most acks name few tracked packets.
@@ -224,6 +304,10 @@ impl SentPackets {
                 }
             }
             out.acked_bytes += u64::from(entry.bytes);
+            // Walking back: the first one met is the newest sent.
+            if newest_mark.is_none() {
+                newest_mark = Some((entry.sent_at, entry.delivery));
+            }
             self.resolve_at(idx, Fate::Acked, &mut on_msg);
             out.acked += 1;
             if self.largest_acked.is_none_or(|l| seq_newer(seq, l)) {
@@ -231,6 +315,16 @@ impl SentPackets {
             }
         }
         out.rtt_sample = newest_acked.map(|(_, sent_at)| now.saturating_duration_since(sent_at));
+        if let Some((sent_at, mark)) = newest_mark {
+            self.delivered += out.acked_bytes;
+            self.delivered_at = now;
+            self.first_sent_at = sent_at;
+            out.rate_sample = Some(RateSample {
+                delivered: self.delivered - mark.delivered,
+                send_elapsed: sent_at.saturating_duration_since(mark.first_sent_at),
+                ack_elapsed: now.saturating_duration_since(mark.delivered_at),
+            });
+        }
         if !self.recently_lost.is_empty() {
             out.spurious_losses = self.take_back_losses(ack, ack_bits, next_seq);
         }
@@ -328,6 +422,58 @@ impl SentPackets {
             }
         }
         earliest
+    }
+
+    /// Where the packets no ack has yet shown to be older than the newest
+    /// acked one begin: loss detection cannot judge those by time.
+    fn first_unrevealed(&self) -> usize {
+        let (Some(front), Some(largest)) = (self.entries.front(), self.largest_acked) else {
+            return 0;
+        };
+        let largest = seq_diff(largest, front.seq);
+        self.entries
+            .partition_point(|p| seq_diff(p.seq, front.seq) <= largest)
+    }
+
+    /// The oldest ack-eliciting packet sent after the newest acked one, not
+    /// yet resolved nor probed: the one whose overdue ack a probe asks for.
+    fn probe_candidate(&self) -> Option<usize> {
+        (self.first_unrevealed()..self.entries.len()).find(|&i| {
+            let p = &self.entries[i];
+            p.ack_eliciting && !p.resolved && !p.probed
+        })
+    }
+
+    /// When [`probe`](Self::probe) next has a packet to probe, `pto` after it left.
+    pub fn next_probe_time(&self, pto: Duration) -> Option<Instant> {
+        self.probe_candidate()
+            .map(|i| self.entries[i].sent_at + pto)
+    }
+
+    /// Probes the oldest ack-eliciting packet sent after the newest acked one
+    /// if it has gone `pto` without an ack: hands its messages to `on_msg`
+    /// to be sent again (as [`Fate::Lost`]), without declaring it lost. It
+    /// stays in flight, so a late ack still counts, and it is declared lost
+    /// only by the usual rules, which the probe's own ack lets run: that ack
+    /// shows everything sent before the probe had its chance. Returns
+    /// whether a packet was probed; `Some(true)` if it carried no message
+    /// (a ping: the probe must then elicit an ack by itself).
+    pub fn probe(
+        &mut self,
+        now: Instant,
+        pto: Duration,
+        mut on_msg: impl FnMut(MsgRef, Fate),
+    ) -> Option<bool> {
+        let i = self.probe_candidate()?;
+        let p = &mut self.entries[i];
+        if now.saturating_duration_since(p.sent_at) < pto {
+            return None;
+        }
+        p.probed = true;
+        for m in &p.messages {
+            on_msg(*m, Fate::Lost);
+        }
+        Some(p.messages.is_empty())
     }
 
     /// The newest packet the peer acknowledged (or named in an ack).
@@ -444,6 +590,63 @@ mod tests {
         // A second ack of the same packets changes nothing.
         let again = s.on_ack(4, 0b0111, 5, t0, |_, _| panic!("resolved twice"));
         assert_eq!(again.acked, 0);
+    }
+
+    /// A packet (a resend, say) with no later packet acked is probed once
+    /// its probe timeout passes, before any RTO: its messages are handed
+    /// back for sending again, it is not declared lost, it is probed once,
+    /// and its own late ack still resolves it.
+    #[test]
+    fn an_unrevealed_packet_is_probed_before_the_rto_not_declared_lost() {
+        let t0 = Instant::now();
+        let mut s = SentPackets::default();
+        send(&mut s, 1, t0, 10);
+        send(&mut s, 2, t0, 20);
+        // 2 is acked: 1 is older than an acked packet, for loss detection to judge.
+        s.on_ack(2, 0, 3, t0 + Duration::from_millis(20), |_, _| {});
+        send(&mut s, 3, t0 + Duration::from_millis(21), 30);
+        let pto = Duration::from_millis(24);
+        assert_eq!(
+            s.next_probe_time(pto),
+            Some(t0 + Duration::from_millis(21) + pto),
+            "the packet no ack has judged, not the revealed one"
+        );
+        let early = t0 + Duration::from_millis(30);
+        assert_eq!(s.probe(early, pto, |_, _| panic!("too early")), None);
+        let mut again = Vec::new();
+        let due = t0 + Duration::from_millis(21) + pto;
+        assert_eq!(s.probe(due, pto, |m, f| again.push((m.id, f))), Some(false));
+        assert_eq!(again, vec![(30, Fate::Lost)]);
+        assert_eq!(s.next_probe_time(pto), None, "probed once");
+        assert_eq!(s.eliciting_in_flight(), 2, "still in flight: 1 and 3");
+        let out = s.on_ack(3, 0, 4, due, |_, _| {});
+        assert_eq!((out.acked, out.spurious_losses), (1, 0));
+    }
+
+    /// The delivery-rate sample of a steady flow covers one round trip of
+    /// sending and one of acks.
+    #[test]
+    fn an_ack_brings_a_delivery_rate_sample() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut s = SentPackets::default();
+        send(&mut s, 1, t0, 1);
+        send(&mut s, 2, t0 + ms(10), 2);
+        s.on_ack(1, 0, 3, t0 + ms(20), |_, _| {});
+        send(&mut s, 3, t0 + ms(20), 3);
+        s.on_ack(2, 0, 4, t0 + ms(30), |_, _| {});
+        let out = s.on_ack(3, 0, 4, t0 + ms(40), |_, _| {});
+        // Packet 3 left with 1 acked (sent at 0, acked at 20); by its ack,
+        // 2 and 3 (200 bytes) were delivered over 20 ms of each.
+        assert_eq!(
+            out.rate_sample,
+            Some(RateSample {
+                delivered: 200,
+                send_elapsed: ms(20),
+                ack_elapsed: ms(20),
+            })
+        );
+        assert!((out.rate_sample.map_or(0.0, |r| r.rate()) - 10_000.0).abs() < 1e-6);
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub struct ConnectionStats {
     pub packets_lost: u64,
     /// Of those, packets whose ack came after all (late, not lost).
     pub spurious_losses: u64,
+    /// Probes sent: packets whose ack was overdue had their messages sent
+    /// again before any loss was declared.
+    pub probes: u64,
     /// Unreliable-sequenced messages dropped for arriving after a newer one.
     pub stale_sequenced_dropped: u64,
     /// Packets that arrived after the receive history moved past them; only

@@ -130,9 +130,19 @@ pub struct Connection {
     transmit_gap: Duration,
     received_since_sent: u32,
     late_acks: VecDeque<u16>,
+    /// The oldest packet with frames received since the last ack went out:
+    /// if the newest moved more than the ack bitfield past it meanwhile,
+    /// no regular ack names it, and it gets a late ack of its own.
+    oldest_unacked_arrival: Option<u16>,
     sent: SentPackets,
     rtt: RttEstimator,
     rto_backoff: u32,
+    /// Probes sent since the last ack of an ack-eliciting packet (their backoff).
+    probe_count: u32,
+    /// A probe's messages are queued: the next packet may pass the
+    /// congestion window and the pacer, as the probe exists to get an ack
+    /// out of a path that went quiet.
+    probe_pending: bool,
     congestion: Congestion,
     rate: RateControl,
     pacer: Pacer,
@@ -202,9 +212,12 @@ impl Connection {
             transmit_gap: Duration::MAX,
             received_since_sent: 0,
             late_acks: VecDeque::new(),
+            oldest_unacked_arrival: None,
             sent: SentPackets::default(),
             rtt: RttEstimator::new(config.min_rto, config.max_rto, config.initial_rto),
             rto_backoff: 0,
+            probe_count: 0,
+            probe_pending: false,
             congestion: Congestion::default(),
             pacer: Pacer::with_credit(
                 now,
@@ -486,6 +499,7 @@ impl Connection {
             return;
         }
         self.detect_losses(now);
+        self.probe(now);
         if now >= self.next_sweep {
             self.next_sweep = now + REASSEMBLY_SWEEP;
             self.stats.fragments_dropped += self.reassembly.expire(now);
@@ -505,6 +519,13 @@ impl Connection {
         if !self.sent.is_empty() {
             let rto = self.rtt.rto(self.rto_backoff);
             if let Some(t) = self.sent.next_loss_time(self.rtt.loss_delay(), rto) {
+                deadline = deadline.min(t);
+            }
+            if let Some(t) = self
+                .rtt
+                .pto(self.probe_count)
+                .and_then(|pto| self.sent.next_probe_time(pto))
+            {
                 deadline = deadline.min(t);
             }
         }

@@ -14,6 +14,7 @@ use crate::proto::channel::{Channel, Inbox};
 use crate::proto::reassembly::{Assembled, HELD_PIECE_OVERHEAD};
 use crate::proto::receive::{Arrival, Piece};
 use crate::proto::received::Stale;
+use crate::proto::seq::seq_newer;
 use crate::wire::{DataHeader, Fragment, Frame, FrameIter};
 use crate::Delivery;
 
@@ -66,6 +67,12 @@ impl Connection {
             let late = self.received.distance_behind(header.seq) >= LATE_ACK_DISTANCE;
             if late && !ack_only && self.late_acks.len() < MAX_LATE_ACKS {
                 self.late_acks.push_back(header.seq);
+            } else if !ack_only
+                && self
+                    .oldest_unacked_arrival
+                    .is_none_or(|o| seq_newer(o, header.seq))
+            {
+                self.oldest_unacked_arrival = Some(header.seq);
             }
             self.received.record(header.seq);
             for c in self.sequenced_live.iter() {
@@ -145,16 +152,44 @@ impl Connection {
         // with a path whose RTT grew.
         if outcome.acked_eliciting > 0 {
             self.rto_backoff = 0;
+            self.probe_count = 0;
         }
         self.stats.packets_acked += u64::from(outcome.acked);
         self.stats.spurious_losses += u64::from(outcome.spurious_losses);
         self.congestion.on_acked(outcome.acked_eliciting as usize);
-        self.rate
-            .on_acked(outcome.acked_bytes, outcome.rtt_sample, now);
+        self.rate.on_acked(
+            outcome.acked_bytes,
+            outcome.rtt_sample,
+            outcome.rate_sample,
+            now,
+        );
         // Only an ack that resolved something or moved the newest acked
         // packet can reveal a loss; the timers run on every update anyway.
         if outcome.acked > 0 || self.sent.largest_acked() != largest_before {
             self.detect_losses(now);
+        }
+    }
+
+    /// Sends a probe when the oldest packet no ack has judged went a probe
+    /// timeout without its own (see `SentPackets::probe`). Not a loss: the
+    /// rate and the window hear of a loss only once the probe's ack, or the
+    /// RTO, shows one.
+    pub(super) fn probe(&mut self, now: Instant) {
+        let Some(pto) = self.rtt.pto(self.probe_count) else {
+            return;
+        };
+        let (channels, pending) = (&mut self.channels, &mut self.maybe_pending);
+        let probed = self.sent.probe(now, pto, |m, f| {
+            Channel::route_fate(channels, pending, m.channel, m.id, f);
+        });
+        let Some(ping_only) = probed else { return };
+        self.stats.probes += 1;
+        self.probe_count = (self.probe_count + 1).min(MAX_BACKOFF);
+        self.probe_pending = true;
+        // Its messages may have been acked in another packet since: then a
+        // ping is what asks for the ack.
+        if ping_only || !self.has_pending_data() {
+            self.ping_pending = true;
         }
     }
 

@@ -7,10 +7,17 @@
 
 use std::time::Instant;
 
-use super::{disconnect_code, Connection, State, ACK_DELAY, IMMEDIATE_ACK_AFTER, MAX_UNACKED_RUN};
+use super::{
+    disconnect_code, Connection, State, ACK_DELAY, IMMEDIATE_ACK_AFTER, MAX_LATE_ACKS,
+    MAX_UNACKED_RUN,
+};
 use crate::proto::channel::{Channel, Outbox};
 use crate::proto::sent::MsgRef;
+use crate::proto::seq::seq_diff;
 use crate::wire::{self, DataHeader, MessageHeader};
+
+/// Packets below the one an ack names that its bitfield covers.
+const ACK_BITS: i32 = 32;
 
 impl Connection {
     /// Writes the next datagram to send into `out` (cleared first). Returns
@@ -56,9 +63,13 @@ impl Connection {
             self.rate.on_rate_limited();
         }
         let window = self.congestion_window();
-        let may_elicit = paced && self.sent.eliciting_in_flight() < window;
+        // One probe packet passes the window and the pacer: the packet it
+        // repeats still counts in flight, and waiting for room would wait
+        // for the very ack that is overdue.
+        let probe = std::mem::take(&mut self.probe_pending);
+        let may_elicit = probe || paced && self.sent.eliciting_in_flight() < window;
         let peer_listening = paced && self.sent.ahead_of_acked(seq) < MAX_UNACKED_RUN;
-        if self.ping_pending && self.sent.eliciting_in_flight() < window {
+        if self.ping_pending && (probe || self.sent.eliciting_in_flight() < window) {
             wire::emit_ping(out);
             self.ping_pending = false;
             self.stats.keepalive_count += 1;
@@ -95,6 +106,15 @@ impl Connection {
             return false;
         }
         self.next_seq = self.next_seq.wrapping_add(1);
+        // Packets arriving behind the newest while it runs ahead fast (a
+        // burst reordered by jitter) can fall below this ack's bitfield
+        // before any ack named them: they would be declared lost.
+        if let Some(oldest) = self.oldest_unacked_arrival.take() {
+            let missed = seq_diff(ack, oldest) > ACK_BITS;
+            if missed && self.received.in_history(oldest) && self.late_acks.len() < MAX_LATE_ACKS {
+                self.late_acks.push_back(oldest);
+            }
+        }
         self.ack_pending = false;
         self.ack_held_since = None;
         self.received_since_sent = 0;
@@ -192,6 +212,7 @@ impl Connection {
     /// An ack-only packet naming a packet that arrived late, with the bits below it.
     fn transmit_late_ack(&mut self, late: u16, out: &mut Vec<u8>) -> bool {
         let ack_bits = self.received.bits_below(late);
+
         DataHeader {
             token: self.token,
             seq: self.next_seq,
