@@ -103,14 +103,15 @@ impl RttEstimator {
     /// How long an ack-eliciting packet may go unacknowledged, with no
     /// later packet acked either, before a probe asks again, after
     /// `backoff` probes without an ack: SRTT + max(4 * RTTVAR, 2 ms), as
-    /// QUIC's PTO, doubled per probe. The same bound as the RTO but without
-    /// its floor (`min_rto`) or its backoff, so on a path of tens of
-    /// milliseconds it comes a little earlier, and on a short path far
-    /// earlier. `None` before the first sample: the initial RTO, a guess,
-    /// decides then.
+    /// QUIC's PTO, doubled per probe, within `[min_rto, max_rto]`. The same
+    /// bound as the RTO with a smaller margin and without its backoff. The
+    /// floor stays: on a short path the owner's update cadence and the
+    /// scheduler, not the RTT, decide when an ack is late, and `min_rto` is
+    /// the configured shortest wait for one. `None` before the first
+    /// sample: the initial RTO, a guess, decides then.
     pub fn pto(&self, backoff: u32) -> Option<Duration> {
         let srtt = self.srtt?;
-        let base = srtt + (self.rttvar * 4).max(PTO_GRANULARITY);
+        let base = (srtt + (self.rttvar * 4).max(PTO_GRANULARITY)).max(self.min_rto);
         Some(
             base.saturating_mul(1u32 << backoff.min(16))
                 .min(self.max_rto),
