@@ -597,14 +597,18 @@ impl Connection {
     pub fn has_pending_data(&self) -> bool {
         self.maybe_pending
             .iter()
-            .any(|c| self.channels.get(c).is_some_and(Channel::has_pending))
+            .any(|c| self.channel_has_pending(c))
+    }
+
+    pub(super) fn channel_has_pending(&self, channel: usize) -> bool {
+        self.channels.get(channel).is_some_and(Channel::has_pending)
     }
 
     /// Like [`has_pending_data`](Self::has_pending_data), and forgets the
     /// channels found with nothing to send.
     fn refresh_pending(&mut self) -> bool {
         for c in self.maybe_pending.iter() {
-            if !self.channels.get(c).is_some_and(Channel::has_pending) {
+            if !self.channel_has_pending(c) {
                 self.maybe_pending.remove(c);
             }
         }

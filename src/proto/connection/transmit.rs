@@ -91,7 +91,7 @@ impl Connection {
                 continue;
             }
             let added = self.fill_channel(channel, out, &mut carried);
-            if !self.channels[channel].has_pending() {
+            if !self.channel_has_pending(channel) {
                 self.maybe_pending.remove(channel);
             }
             if added > 0 && reliable {
