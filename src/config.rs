@@ -78,6 +78,15 @@ pub struct Config {
     /// message's payload plus 64 bytes of bookkeeping; a send past it fails
     /// with `Error::QueueFull`. Default 8 MiB.
     pub max_send_buffer_bytes: usize,
+    /// Most time the messages queued unsent on a connection may take to leave
+    /// at its current send rate before a new reliable message that fits one
+    /// packet is refused with `Error::QueueFull`: a game sending faster than
+    /// the path carries hears it at once and can wait, drop or coalesce,
+    /// instead of building seconds of delay behind its newest messages.
+    /// Never refuses while less than 16 KiB are unsent, so a tick's burst
+    /// fits; larger (fragmented) and unreliable messages are bounded by
+    /// `max_send_buffer_bytes` alone. Default 5 ms; `None` turns it off.
+    pub max_send_queue_delay: Option<Duration>,
     /// Most reliable messages per reliable channel in flight (sent, not yet
     /// acknowledged), and the size of the receive window this side offers for
     /// reordering and deduplication. The sender uses the smaller of its own value
@@ -153,6 +162,7 @@ impl Default for Config {
             handshake_replies_per_source: 1024,
             handshake_replies_per_sec: 20_000,
             max_send_buffer_bytes: 8 * 1024 * 1024,
+            max_send_queue_delay: Some(Duration::from_millis(5)),
             reliable_window: 16384,
             linger: Duration::from_secs(1),
             min_rto: Duration::from_millis(15),

@@ -49,12 +49,16 @@ pub enum Error {
         /// Largest allowed payload.
         max: usize,
     },
-    /// The per-connection send buffer is full; try again after `update()`.
+    /// The per-connection send buffer is full, or what is queued unsent
+    /// already takes `Config::max_send_queue_delay` to leave at the current
+    /// rate; try again after `update()`.
     #[error("send queue full: {queued_bytes} bytes queued, limit {limit_bytes}")]
     QueueFull {
-        /// Bytes held by the connection's send buffer.
+        /// Bytes held by the connection's send buffer, or queued unsent
+        /// when the delay bound refused the send.
         queued_bytes: usize,
-        /// The configured limit (`Config::max_send_buffer_bytes`).
+        /// The limit reached: `Config::max_send_buffer_bytes`, or the unsent
+        /// bytes the current rate carries in `Config::max_send_queue_delay`.
         limit_bytes: usize,
     },
     /// No peer with this id is connected.

@@ -177,6 +177,59 @@ fn fill_until_full(
     }
 }
 
+/// With the default `max_send_queue_delay`, small reliable messages queued
+/// faster than the path carries are refused once what waits unsent would
+/// take that long to leave (never under 16 KiB), long before the byte cap;
+/// unreliable and multi-packet messages still go in, and once the path
+/// carries the backlog away sends are accepted again.
+#[test]
+fn a_backlog_past_the_queue_delay_is_refused_until_it_drains() {
+    let _serial = serial();
+    let net = Net::sim(12);
+    net.set_conditioner(LinkConditioner::new().latency(ms(10)));
+    let mut pair = Pair::connected(&net, Config::default(), Config::default());
+    let server = pair.server_addr();
+    let sim = net.sim_net().expect("sim").clone();
+    sim.set_address_down(server, true);
+    let msg = [7u8; 100];
+    let (taken, err) = fill_until_full(&mut pair, true, &msg, Delivery::ReliableOrdered, 64);
+    let Error::QueueFull {
+        queued_bytes,
+        limit_bytes,
+    } = err
+    else {
+        panic!("expected QueueFull, got {err:?}");
+    };
+    assert!(limit_bytes >= 16 * KIB, "the floor: {limit_bytes}");
+    assert!(
+        queued_bytes >= limit_bytes,
+        "{queued_bytes} < {limit_bytes}"
+    );
+    // The first flight left; the rest waits, a few packets past the limit.
+    assert!(queued_bytes < limit_bytes + 2 * KIB, "{queued_bytes}");
+    let m = pair.client.metrics();
+    assert!(m.send_buffer_bytes < MIB, "far below the byte cap: {m:?}");
+    assert!(taken * msg.len() >= limit_bytes, "took {taken}");
+
+    assert!(pair.client.send(msg, Delivery::Unreliable).is_ok());
+    assert!(pair
+        .client
+        .send(vec![1u8; 100 * KIB], Delivery::ReliableOrdered)
+        .is_ok());
+    assert!(matches!(
+        pair.client.send(msg, Delivery::ReliableOrdered),
+        Err(Error::QueueFull { .. })
+    ));
+
+    sim.set_address_down(server, false);
+    let mut accepted = false;
+    pair.pump_until(secs(3), |_, client| {
+        accepted = client.send(msg, Delivery::ReliableOrdered).is_ok();
+        accepted
+    });
+    assert!(accepted, "still refused after the path came back");
+}
+
 /// Client to an unreachable server, then server to an unreachable client:
 /// the send buffer fills to exactly `max_send_buffer_bytes`, the next send
 /// fails with `QueueFull` naming both figures, and holding on keeps failing
@@ -190,7 +243,12 @@ fn send_buffer_cap_gives_queue_full_and_memory_stops_growing() {
 
     for to_server in [true, false] {
         let net = Net::sim(11);
-        let mut pair = Pair::connected(&net, Config::default(), Config::default());
+        // The byte cap alone: the queue-delay bound would refuse sooner.
+        let config = Config {
+            max_send_queue_delay: None,
+            ..Config::default()
+        };
+        let mut pair = Pair::connected(&net, config.clone(), config);
         let peer = pair.peer();
         let sim = net.sim_net().expect("sim").clone();
         let unreachable = if to_server {
@@ -1045,6 +1103,7 @@ fn memory_of_an_idle_connection() {
 fn full_queue_growth(limit: usize, size: usize) -> (isize, usize, isize) {
     let config = Config {
         max_send_buffer_bytes: limit,
+        max_send_queue_delay: None,
         ..Config::default()
     };
     let net = Net::sim(23);
@@ -1122,6 +1181,7 @@ fn empty_messages_hit_the_send_buffer_cap() {
     let limit = MIB;
     let config = Config {
         max_send_buffer_bytes: limit,
+        max_send_queue_delay: None,
         ..Config::default()
     };
     let net = Net::sim(24);

@@ -147,6 +147,11 @@ impl ReceivedPackets {
         (self.distance_behind(seq) as usize) < HISTORY
     }
 
+    /// Whether `seq` is in the history and arrived.
+    pub fn has(&self, seq: u16) -> bool {
+        self.in_history(seq) && !seq_newer(seq, self.latest.unwrap_or(seq)) && self.bit(seq)
+    }
+
     /// How far `seq` is behind the newest packet received (0 if newer or none).
     pub fn distance_behind(&self, seq: u16) -> i32 {
         self.latest.map_or(0, |latest| seq_diff(latest, seq).max(0))

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use super::connection::ACK_DELAY;
+
 /// RTT estimator of one connection.
 #[derive(Debug)]
 pub struct RttEstimator {
@@ -102,8 +104,9 @@ impl RttEstimator {
 
     /// How long an ack-eliciting packet may go unacknowledged, with no
     /// later packet acked either, before a probe asks again, after
-    /// `backoff` probes without an ack: SRTT + max(4 * RTTVAR, 2 ms), as
-    /// QUIC's PTO, doubled per probe, within `[min_rto, max_rto]`. The same
+    /// `backoff` probes without an ack: SRTT + max(4 * RTTVAR, 2 ms) + the
+    /// time the peer may hold its ack (`ACK_DELAY`), as QUIC's PTO, doubled
+    /// per probe, within `[min_rto, max_rto]`. The same
     /// bound as the RTO with a smaller margin and without its backoff. The
     /// floor stays: on a short path the owner's update cadence and the
     /// scheduler, not the RTT, decide when an ack is late, and `min_rto` is
@@ -111,7 +114,7 @@ impl RttEstimator {
     /// sample: the initial RTO, a guess, decides then.
     pub fn pto(&self, backoff: u32) -> Option<Duration> {
         let srtt = self.srtt?;
-        let base = (srtt + (self.rttvar * 4).max(PTO_GRANULARITY)).max(self.min_rto);
+        let base = (srtt + (self.rttvar * 4).max(PTO_GRANULARITY) + ACK_DELAY).max(self.min_rto);
         Some(
             base.saturating_mul(1u32 << backoff.min(16))
                 .min(self.max_rto),

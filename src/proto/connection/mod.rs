@@ -43,7 +43,7 @@ const IMMEDIATE_ACK_AFTER: u32 = 16;
 /// to what it acknowledges, say) instead of leaving alone; the peer's RTT
 /// sample grows by at most this much. An owner updating less often acks at
 /// once, as the wait would last until its next update.
-const ACK_DELAY: Duration = Duration::from_millis(1);
+pub(super) const ACK_DELAY: Duration = Duration::from_millis(1);
 
 /// Unreliable messages wait while the peer has acknowledged nothing of the
 /// last this-many packets: the peer refuses packets that jump `MAX_JUMP`
@@ -61,6 +61,11 @@ const MAX_LATE_ACKS: usize = 128;
 /// of its payload: its queue slot and buffer handle. Without it a queue of
 /// tiny or empty messages would outgrow the cap many times over.
 pub const MESSAGE_OVERHEAD: usize = 64;
+
+/// Unsent bytes a connection always accepts, whatever `max_send_queue_delay`
+/// says: a burst of one tick's messages, or the first flight before the rate
+/// is known.
+const SEND_QUEUE_FLOOR: usize = 16 * 1024;
 
 /// Largest retransmission backoff exponent.
 const MAX_BACKOFF: u32 = 10;
@@ -117,6 +122,7 @@ pub struct Connection {
     ping_interval: Duration,
     linger: Duration,
     max_send_buffer_bytes: usize,
+    max_send_queue_delay: Option<Duration>,
     send_window: usize,
     next_seq: u16,
     received: ReceivedPackets,
@@ -202,6 +208,7 @@ impl Connection {
             ping_interval: config.effective_ping_interval(),
             linger: config.linger,
             max_send_buffer_bytes: config.max_send_buffer_bytes,
+            max_send_queue_delay: config.max_send_queue_delay,
             send_window: usize::from(window.min(peer_window.max(1))),
             // Until the peer has heard anything its ack field reads 0: no packet may have that number yet.
             next_seq: 1,
@@ -416,7 +423,31 @@ impl Connection {
                 limit_bytes: self.max_send_buffer_bytes,
             });
         }
+        // Small reliable messages are the ones whose delay the bound keeps
+        // short; a message of many packets is bulk, late by its own size, and
+        // an unreliable one is dropped, not refused, when the path is busy.
+        let bounded = delivery.is_reliable() && pieces == 1;
+        if let Some(limit) = self.send_queue_limit().filter(|_| bounded) {
+            let unsent = self.unsent_bytes();
+            if unsent >= limit {
+                return Err(Error::QueueFull {
+                    queued_bytes: unsent,
+                    limit_bytes: limit,
+                });
+            }
+        }
         Ok(pieces)
+    }
+
+    /// Unsent bytes past which a send is refused: what the current rate
+    /// carries in `max_send_queue_delay`, at least `SEND_QUEUE_FLOOR`. The
+    /// test is on what is already queued, so one large message is always
+    /// accepted by an empty queue.
+    fn send_queue_limit(&self) -> Option<usize> {
+        let delay = self.max_send_queue_delay?;
+        let carried = self.rate.rate() * delay.as_secs_f64();
+        // The float-to-int cast saturates, so a huge delay means no bound.
+        Some((carried as usize).max(SEND_QUEUE_FLOOR))
     }
 
     /// The delivery mode of each channel, by id.

@@ -109,10 +109,12 @@ impl Connection {
         // Packets arriving behind the newest while it runs ahead fast (a
         // burst reordered by jitter) can fall below this ack's bitfield
         // before any ack named them: they would be declared lost.
+        // A burst of more than the bitfield's worth between two acks does
+        // the same. Late acks name them: each a packet that arrived, with
+        // the 32 before it, from just below this ack's bitfield down.
         if let Some(oldest) = self.oldest_unacked_arrival.take() {
-            let missed = seq_diff(ack, oldest) > ACK_BITS;
-            if missed && self.received.in_history(oldest) && self.late_acks.len() < MAX_LATE_ACKS {
-                self.late_acks.push_back(oldest);
+            if self.received.in_history(oldest) {
+                self.queue_late_acks(oldest, ack);
             }
         }
         self.ack_pending = false;
@@ -206,6 +208,24 @@ impl Connection {
                 self.stats.out_messages += 1;
             }
             added += 1;
+        }
+    }
+
+    /// Queues late acks covering every arrival from `oldest` up to below the
+    /// bitfield of an ack naming `ack`.
+    fn queue_late_acks(&mut self, oldest: u16, ack: u16) {
+        let below_bits = |seq: u16| seq.wrapping_sub(ACK_BITS as u16 + 1);
+        let mut top = below_bits(ack);
+        while seq_diff(top, oldest) >= 0 && self.late_acks.len() < MAX_LATE_ACKS {
+            let mut named = top;
+            while seq_diff(named, oldest) > 0 && !self.received.has(named) {
+                named = named.wrapping_sub(1);
+            }
+            if !self.received.has(named) {
+                return;
+            }
+            self.late_acks.push_back(named);
+            top = below_bits(named);
         }
     }
 
