@@ -73,3 +73,28 @@ impl Default for VirtualClock {
         Self::new()
     }
 }
+
+/// How often an endpoint's owner lets it send (`update()` or `flush()`):
+/// nothing queued leaves in between, so the send-queue bound must allow for
+/// that long a wait. Kept by the endpoint, handed to a connection when a
+/// message is queued, so an idle connection costs nothing per update.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct UpdateCadence {
+    last: Option<Instant>,
+    interval: Duration,
+}
+
+impl UpdateCadence {
+    /// The owner let the endpoint send at `now`.
+    pub(crate) fn on_update(&mut self, now: Instant) {
+        if let Some(last) = self.last {
+            self.interval = now.saturating_duration_since(last);
+        }
+        self.last = Some(now);
+    }
+
+    /// The time between the last two chances to send (zero before two).
+    pub(crate) fn interval(&self) -> Duration {
+        self.interval
+    }
+}

@@ -83,9 +83,11 @@ pub struct Config {
     /// packet is refused with `Error::QueueFull`: a game sending faster than
     /// the path carries hears it at once and can wait, drop or coalesce,
     /// instead of building seconds of delay behind its newest messages.
-    /// Never refuses while less than 16 KiB are unsent, so a tick's burst
-    /// fits; larger (fragmented) and unreliable messages are bounded by
-    /// `max_send_buffer_bytes` alone. Default 5 ms; `None` turns it off.
+    /// Nothing leaves between the owner's updates, so the bound is at least
+    /// two update intervals at the current rate, and never under 16 KiB
+    /// unsent, so a tick's burst fits; larger (fragmented) and unreliable
+    /// messages are bounded by `max_send_buffer_bytes` alone. Default 5 ms;
+    /// `None` turns it off.
     pub max_send_queue_delay: Option<Duration>,
     /// Most reliable messages per reliable channel in flight (sent, not yet
     /// acknowledged), and the size of the receive window this side offers for

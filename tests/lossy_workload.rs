@@ -215,8 +215,9 @@ fn a_clean_path_sends_no_probes_and_resends_only_reordered_packets() {
         assert_eq!(m.probes, 0, "{}", r.line());
         assert_eq!(m.packets_lost, 0, "{}", r.line());
         assert!(m.spurious_losses * 100 <= m.out_packets, "{}", r.line());
-        // At most 40 messages fit a packet: nothing else was resent.
-        assert!(m.resends <= 40 * m.spurious_losses, "{}", r.line());
+        // At most 40 messages fit a packet, and a resend goes twice:
+        // nothing else was resent.
+        assert!(m.resends <= 2 * 40 * m.spurious_losses, "{}", r.line());
     }
 }
 
@@ -230,8 +231,10 @@ fn slow_start_doubles_per_round_trip_on_a_clean_path() {
     assert!(r.completion <= ms(100), "{}", r.line());
 }
 
-/// On the lossy path every seed completes within 180 ms, and the median
-/// within 140 ms (it was 153 ms before delivery-rate sampling and probes).
+/// On the lossy path every seed completes within 150 ms, and the median
+/// within 130 ms (153 ms before delivery-rate sampling and probes; runs up
+/// to 190 ms before resends went twice, when a resend lost again waited for
+/// a probe).
 #[test]
 fn lossy_workload_completes_promptly() {
     let runs: Vec<Outcome> = (1..=8)
@@ -239,8 +242,24 @@ fn lossy_workload_completes_promptly() {
         .collect();
     for r in &runs {
         assert!(r.intact, "{}", r.line());
-        assert!(r.completion <= ms(180), "{}", r.line());
+        assert!(r.completion <= ms(150), "{}", r.line());
     }
     let mid = median(runs.iter().map(|r| r.completion).collect());
-    assert!(mid <= ms(140), "median {mid:?}");
+    assert!(mid <= ms(130), "median {mid:?}");
+}
+
+/// With the send queue bounded by delay, a message's latency from its
+/// acceptance is the path's and loss recovery's, not the queue's: the
+/// median p99 stays within 60 ms (it was 131 ms with the whole stream
+/// queued at once, 67 ms with the bound but resends sent once).
+#[test]
+fn lossy_delivery_latency_stays_within_60_ms_at_the_99th_percentile() {
+    let runs: Vec<Outcome> = (1..=8)
+        .map(|seed| run(seed, lossy_path(), Config::default()))
+        .collect();
+    let mid = median(runs.iter().map(|r| r.p99).collect());
+    assert!(mid <= ms(60), "median p99 {mid:?}");
+    for r in &runs {
+        assert!(r.p50 <= ms(50), "{}", r.line());
+    }
 }

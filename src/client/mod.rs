@@ -15,7 +15,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::backend::{resolve, Backend};
-use crate::clock::Clock;
+use crate::clock::{Clock, UpdateCadence};
 use crate::handlers::{run_handlers, HandlerId, Registry};
 use crate::metrics::{BandwidthMeter, Metrics, MetricsHandle};
 use crate::proto::arena::Arena;
@@ -83,6 +83,8 @@ pub struct Client {
     config: Config,
     backend: Backend,
     clock: Clock,
+    /// How often the owner updates or flushes.
+    cadence: UpdateCadence,
     socket: Option<Box<dyn Socket>>,
     server: Option<SocketAddr>,
     state: ClientState,
@@ -134,6 +136,7 @@ impl Client {
         let mtu = config.mtu;
         Client {
             clock: backend.clock(),
+            cadence: UpdateCadence::default(),
             backend,
             config,
             socket: None,
@@ -255,6 +258,7 @@ impl Client {
     /// for the next `update()`.
     pub fn flush(&mut self) {
         let now = self.clock.now();
+        self.cadence.on_update(now);
         self.transmit_conn(now, |_| true);
     }
 
@@ -295,7 +299,9 @@ impl Client {
         if self.state != ClientState::Connected {
             return Err(Error::NotConnected);
         }
-        self.conn.as_mut().ok_or(Error::NotConnected)
+        let conn = self.conn.as_mut().ok_or(Error::NotConnected)?;
+        conn.set_update_interval(self.cadence.interval());
+        Ok(conn)
     }
 
     /// Encodes `value` with bincode and sends it; decode with
@@ -466,6 +472,7 @@ impl Client {
     }
 
     fn pump(&mut self, now: Instant) {
+        self.cadence.on_update(now);
         let first_new = self.events.len();
         // Replies queued since the last update leave before the socket is
         // read, when updates come often enough (`sends_early`).

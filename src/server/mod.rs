@@ -16,7 +16,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::backend::{resolve, Backend};
-use crate::clock::Clock;
+use crate::clock::{Clock, UpdateCadence};
 use crate::handlers::{run_handlers, HandlerId, Registry};
 use crate::metrics::{BandwidthMeter, Metrics};
 use crate::proto::arena::Arena;
@@ -217,6 +217,8 @@ pub struct Server {
     config: Config,
     backend: Backend,
     clock: Clock,
+    /// How often the owner updates or flushes.
+    cadence: UpdateCadence,
     socket: Option<Box<dyn Socket>>,
     cookies: CookieJar,
     reply_limiter: ReplyLimiter,
@@ -277,6 +279,7 @@ impl Server {
                 config.handshake_replies_per_sec,
             ),
             clock,
+            cadence: UpdateCadence::default(),
             backend,
             config,
             socket: None,
@@ -363,6 +366,7 @@ impl Server {
     /// [`ServerHandle`](crate::ServerHandle) wait for the next `update()`.
     pub fn flush(&mut self) {
         let now = self.clock.now();
+        self.cadence.on_update(now);
         if let Some(socket) = self.socket.as_mut() {
             let touched = self.schedule.touched();
             let buf = &mut self.send_buf;
@@ -435,6 +439,7 @@ impl Server {
         queue: impl FnOnce(&mut Connection) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let p = self.peers.get_mut(&peer).ok_or(Error::UnknownPeer(peer))?;
+        p.conn.set_update_interval(self.cadence.interval());
         queue(&mut p.conn)?;
         self.schedule.touch(&mut p.slot, peer);
         Ok(())
@@ -444,7 +449,9 @@ impl Server {
     /// names; returns how many took it. The bytes are shared, not copied.
     pub(crate) fn broadcast_routed(&mut self, message: Bytes, route: Route) -> usize {
         let mut reached = 0;
+        let interval = self.cadence.interval();
         for (id, p) in self.peers.iter_mut().filter(|(_, p)| p.conn.is_open()) {
+            p.conn.set_update_interval(interval);
             let sent = match route {
                 Route::Delivery(delivery) => p.conn.send(message.clone(), delivery),
                 Route::Channel(channel) => p.conn.send_on(channel, message.clone()),
@@ -686,6 +693,7 @@ impl Server {
     }
 
     fn pump(&mut self, now: Instant) {
+        self.cadence.on_update(now);
         // Before the listening check, so messages queued for a server that
         // is not listening fail and are counted instead of filling the queue.
         self.apply_queued();

@@ -67,6 +67,10 @@ pub const MESSAGE_OVERHEAD: usize = 64;
 /// is known.
 const SEND_QUEUE_FLOOR: usize = 16 * 1024;
 
+/// Longest gap between the owner's updates that the send-queue bound allows
+/// for.
+const MAX_UPDATE_GAP: Duration = Duration::from_millis(100);
+
 /// Largest retransmission backoff exponent.
 const MAX_BACKOFF: u32 = 10;
 
@@ -123,6 +127,8 @@ pub struct Connection {
     linger: Duration,
     max_send_buffer_bytes: usize,
     max_send_queue_delay: Option<Duration>,
+    /// How often the owner lets the connection send; see `send_queue_limit`.
+    update_interval: Duration,
     send_window: usize,
     next_seq: u16,
     received: ReceivedPackets,
@@ -209,6 +215,7 @@ impl Connection {
             linger: config.linger,
             max_send_buffer_bytes: config.max_send_buffer_bytes,
             max_send_queue_delay: config.max_send_queue_delay,
+            update_interval: Duration::ZERO,
             send_window: usize::from(window.min(peer_window.max(1))),
             // Until the peer has heard anything its ack field reads 0: no packet may have that number yet.
             next_seq: 1,
@@ -440,14 +447,23 @@ impl Connection {
     }
 
     /// Unsent bytes past which a send is refused: what the current rate
-    /// carries in `max_send_queue_delay`, at least `SEND_QUEUE_FLOOR`. The
-    /// test is on what is already queued, so one large message is always
-    /// accepted by an empty queue.
+    /// carries in `max_send_queue_delay`, or in two of the owner's update
+    /// intervals if longer (nothing leaves between updates), at least
+    /// `SEND_QUEUE_FLOOR`. The test is on what is already queued, so one
+    /// large message is always accepted by an empty queue.
     fn send_queue_limit(&self) -> Option<usize> {
         let delay = self.max_send_queue_delay?;
-        let carried = self.rate.rate() * delay.as_secs_f64();
+        let wait = delay.max(self.update_interval.min(MAX_UPDATE_GAP) * 2);
         // The float-to-int cast saturates, so a huge delay means no bound.
-        Some((carried as usize).max(SEND_QUEUE_FLOOR))
+        let carried = (self.rate.rate() * wait.as_secs_f64()) as usize;
+        Some(carried.max(SEND_QUEUE_FLOOR))
+    }
+
+    /// Tells the connection how often its owner lets it send (the time
+    /// between the endpoint's last two updates or flushes): the send-queue
+    /// bound holds at least two such intervals' worth at the current rate.
+    pub fn set_update_interval(&mut self, interval: Duration) {
+        self.update_interval = interval;
     }
 
     /// The delivery mode of each channel, by id.

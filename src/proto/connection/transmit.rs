@@ -175,6 +175,9 @@ impl Connection {
         let mtu = self.mtu;
         let c = &mut self.channels[index];
         let delivery = c.delivery;
+        if let Outbox::Reliable(sender) = &mut c.outbox {
+            sender.begin_packet();
+        }
         let mut added = 0;
         loop {
             let room = mtu.saturating_sub(out.len());
