@@ -164,6 +164,14 @@ impl Channel {
         }
     }
 
+    /// `(bytes, len, unsent_bytes)` in one look: what a send checks.
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        match &self.outbox {
+            Outbox::Unreliable(u) => (u.bytes(), u.len(), u.bytes()),
+            Outbox::Reliable(r) => (r.bytes(), r.len(), r.unsent_bytes()),
+        }
+    }
+
     /// Payload bytes never put on the wire.
     pub fn unsent_bytes(&self) -> usize {
         match &self.outbox {

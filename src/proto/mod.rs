@@ -14,6 +14,7 @@ mod congestion;
 mod connection;
 pub mod handshake;
 mod pacer;
+mod payload;
 mod rate;
 mod reassembly;
 mod receive;

@@ -16,13 +16,14 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::arena::ChannelArena;
+use super::payload::Payload;
 use super::reassembly::HELD_PIECE_OVERHEAD;
 use super::seq::seq_diff;
 use crate::wire::Fragment;
 
 #[derive(Debug)]
 struct Slot {
-    payload: Bytes,
+    payload: Payload,
     fragment: Option<Fragment>,
     acked: bool,
     queued_for_resend: bool,
@@ -30,11 +31,11 @@ struct Slot {
 
 /// One message (or fragment) to put in a packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outgoing {
+pub struct Outgoing<'a> {
     /// Message id on the channel.
     pub id: u16,
     /// The bytes.
-    pub payload: Bytes,
+    pub payload: &'a [u8],
     /// Where it sits in its message, if fragmented.
     pub fragment: Option<Fragment>,
     /// Whether it was sent before.
@@ -112,12 +113,13 @@ impl ReliableSender {
 
     /// Queues a message; returns its id.
     pub fn push(&mut self, payload: Bytes) -> u16 {
-        self.push_slot(payload, None)
+        self.push_slot(payload.into(), None)
     }
 
     /// Queues a copy of a message that fits one packet; returns its id.
     pub fn push_copy(&mut self, payload: &[u8]) -> u16 {
-        let payload = self.arena.copy(payload);
+        let arena = &mut self.arena;
+        let payload = Payload::copy(payload, |data| arena.copy(data));
         self.push_slot(payload, None)
     }
 
@@ -134,12 +136,15 @@ impl ReliableSender {
         for index in 0..count {
             let start = (usize::from(index) * piece).min(payload.len());
             let end = (start + piece).min(payload.len());
-            self.push_slot(payload.slice(start..end), Some(Fragment { index, count }));
+            self.push_slot(
+                payload.slice(start..end).into(),
+                Some(Fragment { index, count }),
+            );
         }
         first
     }
 
-    fn push_slot(&mut self, payload: Bytes, fragment: Option<Fragment>) -> u16 {
+    fn push_slot(&mut self, payload: Payload, fragment: Option<Fragment>) -> u16 {
         let id = self.base_id.wrapping_add(self.slots.len() as u16);
         self.bytes += payload.len();
         self.unsent_bytes += payload.len();
@@ -155,9 +160,17 @@ impl ReliableSender {
     /// The next message to put in a packet, if `fits(len, fragmented)` says it
     /// fits: a lost message first, else a new one whose index is inside
     /// `window` and whose sending keeps the peer's held bytes in budget.
-    pub fn next(&mut self, window: usize, fits: impl Fn(usize, bool) -> bool) -> Option<Outgoing> {
+    pub fn next(
+        &mut self,
+        window: usize,
+        fits: impl Fn(usize, bool) -> bool,
+    ) -> Option<Outgoing<'_>> {
         while let Some(&(id, second)) = self.resend.front() {
-            let Some(slot) = self.slot_mut(id) else {
+            let index = seq_diff(id, self.base_id);
+            let Some(slot) = usize::try_from(index)
+                .ok()
+                .and_then(|i| self.slots.get_mut(i))
+            else {
                 self.resend.pop_front();
                 continue;
             };
@@ -170,28 +183,29 @@ impl ReliableSender {
                 return None;
             }
             slot.queued_for_resend = false;
-            let out = Outgoing {
-                id,
-                payload: slot.payload.clone(),
-                fragment: slot.fragment,
-                resend: true,
-            };
             self.resend.pop_front();
             if !second {
                 self.echo.push(id);
             }
-            return Some(out);
+            let slot = &self.slots[index as usize];
+            return Some(Outgoing {
+                id,
+                payload: slot.payload.as_slice(),
+                fragment: slot.fragment,
+                resend: true,
+            });
         }
         if self.next_unsent >= self.slots.len() || self.next_unsent >= window {
             return None;
         }
         let slot = &self.slots[self.next_unsent];
-        if !fits(slot.payload.len(), slot.fragment.is_some()) {
+        let len = slot.payload.len();
+        if !fits(len, slot.fragment.is_some()) {
             return None;
         }
         if self.counts(slot) {
             let held = self.span_held + self.straddle;
-            let cost = charge(slot.payload.len());
+            let cost = charge(len);
             // Something held always drains as acks slide the span, so waiting
             // here cannot deadlock; with nothing held, go regardless.
             if held > 0 && held + cost > self.budget.limit {
@@ -199,15 +213,16 @@ impl ReliableSender {
             }
             self.span_held += cost;
         }
-        let out = Outgoing {
-            id: self.base_id.wrapping_add(self.next_unsent as u16),
-            payload: slot.payload.clone(),
+        self.unsent_bytes -= len;
+        let index = self.next_unsent;
+        self.next_unsent += 1;
+        let slot = &self.slots[index];
+        Some(Outgoing {
+            id: self.base_id.wrapping_add(index as u16),
+            payload: slot.payload.as_slice(),
             fragment: slot.fragment,
             resend: false,
-        };
-        self.unsent_bytes -= out.payload.len();
-        self.next_unsent += 1;
-        Some(out)
+        })
     }
 
     /// Starts a new packet: what the last one resent is queued once more, so
@@ -487,17 +502,16 @@ mod tests {
         let first = s.push_fragmented(Bytes::from(vec![1u8; 2500]), 1000);
         assert_eq!(first, 1);
         assert_eq!(s.len(), 4);
-        let sent: Vec<Outgoing> = std::iter::from_fn(|| s.next(100, |_, _| true)).collect();
-        let shape: Vec<_> = sent
-            .iter()
-            .map(|o| {
+        let shape: Vec<_> = std::iter::from_fn(|| {
+            s.next(100, |_, _| true).map(|o| {
                 (
                     o.id,
                     o.payload.len(),
                     o.fragment.map(|f| (f.index, f.count)),
                 )
             })
-            .collect();
+        })
+        .collect();
         assert_eq!(
             shape,
             vec![
@@ -520,9 +534,7 @@ mod tests {
         s.push_fragmented(Bytes::from(vec![0u8; 2000]), 1000);
         s.push_fragmented(Bytes::from(vec![0u8; 2000]), 1000);
         s.push(b(1)); // unfragmented on an unordered channel: never held
-        let ids: Vec<u16> = std::iter::from_fn(|| s.next(100, |_, _| true))
-            .map(|o| o.id)
-            .collect();
+        let ids: Vec<u16> = std::iter::from_fn(|| s.next(100, |_, _| true).map(|o| o.id)).collect();
         assert_eq!(
             ids,
             vec![0, 1, 2],
@@ -538,9 +550,8 @@ mod tests {
         );
         s.on_acked(1);
         assert_eq!(s.held_bytes_bound(), cost(1000));
-        let rest: Vec<u16> = std::iter::from_fn(|| s.next(100, |_, _| true))
-            .map(|o| o.id)
-            .collect();
+        let rest: Vec<u16> =
+            std::iter::from_fn(|| s.next(100, |_, _| true).map(|o| o.id)).collect();
         assert_eq!(rest, vec![3, 4]);
         // An ordered channel counts every message.
         let mut o = ReliableSender::with_budget(HeldBudget {
@@ -550,7 +561,10 @@ mod tests {
         for i in 0..3 {
             o.push(b(i));
         }
-        assert_eq!(std::iter::from_fn(|| o.next(100, |_, _| true)).count(), 2);
+        assert_eq!(
+            std::iter::from_fn(|| o.next(100, |_, _| true).map(|m| m.id)).count(),
+            2
+        );
         o.on_acked(0);
         assert!(o.next(100, |_, _| true).is_some());
     }

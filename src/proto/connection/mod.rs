@@ -423,7 +423,11 @@ impl Connection {
         } else {
             1
         };
-        let queued = self.buffered_bytes();
+        // One pass for both bounds: every send runs this.
+        let (queued, unsent) = self.channels.iter().fold((0, 0), |(queued, unsent), c| {
+            let (bytes, len, waiting) = c.sizes();
+            (queued + bytes + len * MESSAGE_OVERHEAD, unsent + waiting)
+        });
         if queued + len + pieces * MESSAGE_OVERHEAD > self.max_send_buffer_bytes {
             return Err(Error::QueueFull {
                 queued_bytes: queued,
@@ -435,7 +439,6 @@ impl Connection {
         // an unreliable one is dropped, not refused, when the path is busy.
         let bounded = delivery.is_reliable() && pieces == 1;
         if let Some(limit) = self.send_queue_limit().filter(|_| bounded) {
-            let unsent = self.unsent_bytes();
             if unsent >= limit {
                 return Err(Error::QueueFull {
                     queued_bytes: unsent,

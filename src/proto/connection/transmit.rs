@@ -184,24 +184,30 @@ impl Connection {
             let fits = |len: usize, fragmented: bool| {
                 wire::message_frame_len(delivery, fragmented, len) <= room
             };
-            let next = match &mut c.outbox {
-                Outbox::Unreliable(queue) => queue
-                    .next(|len| fits(len, false))
-                    .map(|(id, payload)| (id, payload, None, false)),
-                Outbox::Reliable(sender) => sender
-                    .next(window, fits)
-                    .map(|o| (o.id, o.payload, o.fragment, o.resend)),
+            let emit = |out: &mut Vec<u8>, id, fragment, payload: &[u8]| {
+                let header = MessageHeader {
+                    delivery,
+                    channel,
+                    id,
+                    fragment,
+                };
+                wire::emit_message(out, &header, payload);
             };
-            let Some((id, payload, fragment, resend)) = next else {
+            let sent = match &mut c.outbox {
+                Outbox::Unreliable(queue) => {
+                    queue.next(|len| fits(len, false)).map(|(id, payload)| {
+                        emit(out, id, None, &payload);
+                        (id, None, false)
+                    })
+                }
+                Outbox::Reliable(sender) => sender.next(window, fits).map(|o| {
+                    emit(out, o.id, o.fragment, o.payload);
+                    (o.id, o.fragment, o.resend)
+                }),
+            };
+            let Some((id, fragment, resend)) = sent else {
                 return added;
             };
-            let header = MessageHeader {
-                delivery,
-                channel,
-                id,
-                fragment,
-            };
-            wire::emit_message(out, &header, &payload);
             if delivery.is_reliable() {
                 carried.push(MsgRef { channel, id });
             }
