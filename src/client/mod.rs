@@ -85,6 +85,11 @@ pub struct Client {
     clock: Clock,
     /// How often the owner updates or flushes.
     cadence: UpdateCadence,
+    /// When the connection's timers next have work, as of their last run;
+    /// `None` after anything that may move it. See `run_timers`.
+    timers_due: Option<Instant>,
+    /// The connection's packet counts (in, out) when its timers last ran.
+    timers_seen: (u64, u64),
     socket: Option<Box<dyn Socket>>,
     server: Option<SocketAddr>,
     state: ClientState,
@@ -137,6 +142,8 @@ impl Client {
         Client {
             clock: backend.clock(),
             cadence: UpdateCadence::default(),
+            timers_due: None,
+            timers_seen: (0, 0),
             backend,
             config,
             socket: None,
@@ -216,6 +223,7 @@ impl Client {
                 if let Some(conn) = self.conn.as_mut() {
                     conn.close(DisconnectReason::ClientDisconnected, now);
                 }
+                self.timers_due = None;
                 self.state = ClientState::Disconnected;
                 self.span.in_scope(|| {
                     tracing::info!(reason = %DisconnectReason::ClientDisconnected, "disconnecting")
@@ -301,6 +309,8 @@ impl Client {
         }
         let conn = self.conn.as_mut().ok_or(Error::NotConnected)?;
         conn.set_update_interval(self.cadence.interval());
+        // A message queued may need a timer (a ping held back, say).
+        self.timers_due = None;
         Ok(conn)
     }
 
@@ -532,6 +542,7 @@ impl Client {
                             socket.local_addr().port(),
                         )));
                         self.conn = Some(conn);
+                        self.timers_due = None;
                         self.state = ClientState::Connected;
                         self.events.push(ClientEvent::ConnectAccepted);
                     }
@@ -577,7 +588,17 @@ impl Client {
             }
         }
         if let Some(conn) = self.conn.as_mut() {
-            conn.handle_timeout(now);
+            // Deadline-driven, as the server's peers are: while nothing
+            // arrived, left or was queued since the timers last ran, they
+            // have nothing to do before the deadline they gave, and a busy
+            // loop waiting for a reply skips them.
+            let seen = |c: &Connection| (c.stats().in_packets, c.stats().out_packets);
+            let quiet = seen(conn) == self.timers_seen && self.timers_due.is_some_and(|t| now < t);
+            if !quiet {
+                conn.handle_timeout(now);
+                self.timers_due = conn.next_deadline();
+                self.timers_seen = seen(conn);
+            }
         }
     }
 
