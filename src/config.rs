@@ -84,10 +84,11 @@ pub struct Config {
     /// the path carries hears it at once and can wait, drop or coalesce,
     /// instead of building seconds of delay behind its newest messages.
     /// Nothing leaves between the owner's updates, so the bound is at least
-    /// two update intervals at the current rate, and never under 16 KiB
-    /// unsent, so a tick's burst fits; larger (fragmented) and unreliable
-    /// messages are bounded by `max_send_buffer_bytes` alone. Default 5 ms;
-    /// `None` turns it off.
+    /// two update intervals at the current rate, never under 4 KiB, plus
+    /// what the congestion window and the pacer would let out at once, so a
+    /// tick's burst on a quiet connection fits. Larger (fragmented) and
+    /// unreliable messages are bounded by `max_send_buffer_bytes` alone.
+    /// Default 5 ms; `None` turns it off.
     pub max_send_queue_delay: Option<Duration>,
     /// Most reliable messages per reliable channel in flight (sent, not yet
     /// acknowledged), and the size of the receive window this side offers for

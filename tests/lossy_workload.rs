@@ -223,12 +223,13 @@ fn a_clean_path_sends_no_probes_and_resends_only_reordered_packets() {
 
 /// Slow start doubles the rate every round trip on a clean path, so the
 /// 700 KB stream leaves in about four round trips after the 64-packet
-/// first flight, and the last message lands by 100 ms (116 ms when the
-/// rate grew only every other round trip).
+/// first flight, and the last message lands by 105 ms (116 ms when the
+/// rate grew only every other round trip; 97 ms when the send queue took
+/// 16 KiB beyond the first flight, which then waited a round trip).
 #[test]
 fn slow_start_doubles_per_round_trip_on_a_clean_path() {
     let r = run(1, lossy_path().loss(0.0), Config::default());
-    assert!(r.completion <= ms(100), "{}", r.line());
+    assert!(r.completion <= ms(105), "{}", r.line());
 }
 
 /// On the lossy path every seed completes within 150 ms, and the median
@@ -250,15 +251,16 @@ fn lossy_workload_completes_promptly() {
 
 /// With the send queue bounded by delay, a message's latency from its
 /// acceptance is the path's and loss recovery's, not the queue's: the
-/// median p99 stays within 60 ms (it was 131 ms with the whole stream
-/// queued at once, 67 ms with the bound but resends sent once).
+/// median p99 stays within 50 ms (it was 131 ms with the whole stream
+/// queued at once, 67 ms with the bound but resends sent once, 57 ms while
+/// 16 KiB beyond the first flight could wait for its acks).
 #[test]
 fn lossy_delivery_latency_stays_within_60_ms_at_the_99th_percentile() {
     let runs: Vec<Outcome> = (1..=8)
         .map(|seed| run(seed, lossy_path(), Config::default()))
         .collect();
     let mid = median(runs.iter().map(|r| r.p99).collect());
-    assert!(mid <= ms(60), "median p99 {mid:?}");
+    assert!(mid <= ms(50), "median p99 {mid:?}");
     for r in &runs {
         assert!(r.p50 <= ms(50), "{}", r.line());
     }

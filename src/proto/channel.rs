@@ -7,6 +7,11 @@ use super::send_buffer::{HeldBudget, ReliableSender, UnreliableSender};
 use super::sent::Fate;
 use crate::Delivery;
 
+/// Bytes a small message's frame adds on the wire (kind and channel, id,
+/// length): what the send-queue bound adds per unsent message, so that a
+/// queue of tiny messages is judged by what it takes to send.
+const FRAME_OVERHEAD: usize = 5;
+
 /// The send side of a channel.
 #[derive(Debug)]
 pub enum Outbox {
@@ -164,11 +169,17 @@ impl Channel {
         }
     }
 
-    /// `(bytes, len, unsent_bytes)` in one look: what a send checks.
+    /// What a send checks, in one look: payload bytes held and messages held
+    /// (for the byte cap), and the unsent ones' size on the wire, frame
+    /// headers included (for the delay bound).
     pub fn sizes(&self) -> (usize, usize, usize) {
         match &self.outbox {
-            Outbox::Unreliable(u) => (u.bytes(), u.len(), u.bytes()),
-            Outbox::Reliable(r) => (r.bytes(), r.len(), r.unsent_bytes()),
+            Outbox::Unreliable(u) => (u.bytes(), u.len(), u.bytes() + u.len() * FRAME_OVERHEAD),
+            Outbox::Reliable(r) => (
+                r.bytes(),
+                r.len(),
+                r.unsent_bytes() + r.unsent_len() * FRAME_OVERHEAD,
+            ),
         }
     }
 

@@ -51,6 +51,11 @@ impl Pacer {
         self.tokens > 0.0
     }
 
+    /// Bytes that may leave at once, as of the last refill (never negative).
+    pub fn balance(&self) -> f64 {
+        self.tokens.max(0.0)
+    }
+
     /// A packet of `bytes` went out.
     pub fn on_sent(&mut self, bytes: usize) {
         self.tokens -= bytes as f64;

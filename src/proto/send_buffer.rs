@@ -325,6 +325,11 @@ impl ReliableSender {
         self.slots.len()
     }
 
+    /// Messages never sent yet.
+    pub fn unsent_len(&self) -> usize {
+        self.slots.len().saturating_sub(self.next_unsent)
+    }
+
     /// Messages sent and not yet acknowledged.
     pub fn in_flight(&self) -> usize {
         self.next_unsent.min(self.slots.len())

@@ -62,10 +62,10 @@ const MAX_LATE_ACKS: usize = 128;
 /// tiny or empty messages would outgrow the cap many times over.
 pub const MESSAGE_OVERHEAD: usize = 64;
 
-/// Unsent bytes a connection always accepts, whatever `max_send_queue_delay`
-/// says: a burst of one tick's messages, or the first flight before the rate
-/// is known.
-const SEND_QUEUE_FLOOR: usize = 16 * 1024;
+/// Unsent bytes a connection accepts beyond what could leave at once,
+/// whatever `max_send_queue_delay` says, so a slow path still queues a few
+/// packets' worth.
+const SEND_QUEUE_FLOOR: usize = 4 * 1024;
 
 /// Longest gap between the owner's updates that the send-queue bound allows
 /// for.
@@ -452,14 +452,22 @@ impl Connection {
     /// Unsent bytes past which a send is refused: what the current rate
     /// carries in `max_send_queue_delay`, or in two of the owner's update
     /// intervals if longer (nothing leaves between updates), at least
-    /// `SEND_QUEUE_FLOOR`. The test is on what is already queued, so one
-    /// large message is always accepted by an empty queue.
+    /// `SEND_QUEUE_FLOOR`; plus what could leave at once, within both the
+    /// congestion window and the pacer's balance, which waits on neither.
+    /// The test is on what is already queued, so one large message is always
+    /// accepted by an empty queue.
     fn send_queue_limit(&self) -> Option<usize> {
         let delay = self.max_send_queue_delay?;
         let wait = delay.max(self.update_interval.min(MAX_UPDATE_GAP) * 2);
-        // The float-to-int cast saturates, so a huge delay means no bound.
+        // The float-to-int casts saturate, so a huge delay means no bound.
         let carried = (self.rate.rate() * wait.as_secs_f64()) as usize;
-        Some(carried.max(SEND_QUEUE_FLOOR))
+        let room = self
+            .congestion
+            .window()
+            .saturating_sub(self.sent.eliciting_in_flight())
+            .saturating_mul(wire::max_packet_payload(self.mtu));
+        let at_once = room.min(self.pacer.balance() as usize);
+        Some(carried.max(SEND_QUEUE_FLOOR).saturating_add(at_once))
     }
 
     /// Tells the connection how often its owner lets it send (the time
