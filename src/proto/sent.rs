@@ -141,9 +141,10 @@ pub struct SentPackets {
     first_sent_at: Instant,
 }
 
-impl Default for SentPackets {
-    fn default() -> Self {
-        let now = Instant::now();
+impl SentPackets {
+    /// An empty record for a connection opened at `now` (the protocol core
+    /// reads no clock: the time is handed in).
+    pub fn new(now: Instant) -> Self {
         SentPackets {
             entries: VecDeque::new(),
             spare: Vec::new(),
@@ -529,7 +530,7 @@ mod tests {
     #[test]
     fn a_late_ack_takes_back_a_declared_loss_once() {
         let t0 = Instant::now();
-        let mut s = SentPackets::default();
+        let mut s = SentPackets::new(t0);
         for seq in 1..=5 {
             send(&mut s, seq, t0, seq);
         }
@@ -552,7 +553,7 @@ mod tests {
     #[test]
     fn ack_resolves_messages_and_samples_rtt() {
         let t0 = Instant::now();
-        let mut s = SentPackets::default();
+        let mut s = SentPackets::new(t0);
         for seq in 0..5u16 {
             send(&mut s, seq, t0, seq * 10);
         }
@@ -599,7 +600,7 @@ mod tests {
     #[test]
     fn an_unrevealed_packet_is_probed_before_the_rto_not_declared_lost() {
         let t0 = Instant::now();
-        let mut s = SentPackets::default();
+        let mut s = SentPackets::new(t0);
         send(&mut s, 1, t0, 10);
         send(&mut s, 2, t0, 20);
         // 2 is acked: 1 is older than an acked packet, for loss detection to judge.
@@ -629,7 +630,7 @@ mod tests {
     fn an_ack_brings_a_delivery_rate_sample() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
-        let mut s = SentPackets::default();
+        let mut s = SentPackets::new(t0);
         send(&mut s, 1, t0, 1);
         send(&mut s, 2, t0 + ms(10), 2);
         s.on_ack(1, 0, 3, t0 + ms(20), |_, _| {});
@@ -652,7 +653,7 @@ mod tests {
     #[test]
     fn timeout_declares_loss_in_send_order() {
         let t0 = Instant::now();
-        let mut s = SentPackets::default();
+        let mut s = SentPackets::new(t0);
         send(&mut s, 65_535, t0, 1);
         send(&mut s, 1, t0 + Duration::from_millis(10), 2);
         let rto = Duration::from_millis(50);
@@ -678,7 +679,7 @@ mod tests {
     #[test]
     fn an_ack_of_an_untracked_packet_moves_largest_acked() {
         let t0 = Instant::now();
-        let mut s = SentPackets::default();
+        let mut s = SentPackets::new(t0);
         send(&mut s, 1, t0, 7);
         // Packets 2..=40 were ack-only (untracked); the peer acks 40 only.
         let out = s.on_ack(40, 0, 41, t0, |_, _| {});
@@ -701,7 +702,7 @@ mod tests {
     #[test]
     fn the_record_never_spans_half_the_number_space() {
         let t0 = Instant::now();
-        let mut s = SentPackets::default();
+        let mut s = SentPackets::new(t0);
         send(&mut s, 1, t0, 1);
         let mut lost = Vec::new();
         let list = s.take_list();
@@ -725,7 +726,7 @@ mod tests {
             x ^= x << 5;
             x
         };
-        let mut s = SentPackets::default();
+        let mut s = SentPackets::new(t0);
         let mut seq = 65_400u16;
         for round in 0..4000u32 {
             // Send one to three tracked packets, sometimes after a gap.
@@ -754,7 +755,7 @@ mod tests {
     #[test]
     fn lookup_works_with_gaps_and_wrap() {
         let t0 = Instant::now();
-        let mut s = SentPackets::default();
+        let mut s = SentPackets::new(t0);
         let seqs = [65_530u16, 65_533, 65_535, 1, 2, 7];
         for (i, seq) in seqs.iter().enumerate() {
             send(&mut s, *seq, t0, i as u16);

@@ -227,7 +227,7 @@ impl Connection {
             received_since_sent: 0,
             late_acks: VecDeque::new(),
             oldest_unacked_arrival: None,
-            sent: SentPackets::default(),
+            sent: SentPackets::new(now),
             rtt: RttEstimator::new(config.min_rto, config.max_rto, config.initial_rto),
             rto_backoff: 0,
             probe_count: 0,
