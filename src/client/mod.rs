@@ -265,6 +265,10 @@ impl Client {
     /// threads queued through a [`ClientHandle`](crate::ClientHandle) wait
     /// for the next `update()`.
     pub fn flush(&mut self) {
+        // A busy loop flushes far more often than it has anything to send.
+        if !self.conn.as_ref().is_some_and(Connection::may_transmit) {
+            return;
+        }
         let now = self.clock.now();
         self.cadence.on_update(now);
         self.transmit_conn(now, |_| true);

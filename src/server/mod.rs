@@ -365,6 +365,10 @@ impl Server {
     /// Messages that other threads queued through a
     /// [`ServerHandle`](crate::ServerHandle) wait for the next `update()`.
     pub fn flush(&mut self) {
+        // A busy loop flushes far more often than it has anything to send.
+        if self.schedule.touched().is_empty() {
+            return;
+        }
         let now = self.clock.now();
         self.cadence.on_update(now);
         if let Some(socket) = self.socket.as_mut() {

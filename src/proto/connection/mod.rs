@@ -613,6 +613,17 @@ impl Connection {
         self.transmit_gap < ACK_DELAY && self.state != State::Closed && self.has_pending_data()
     }
 
+    /// Whether [`poll_transmit`](Self::poll_transmit) may have anything to
+    /// send: a cheap superset test, so an owner's flush of a quiet
+    /// connection need not even read the clock.
+    pub fn may_transmit(&self) -> bool {
+        self.state == State::Closed
+            || self.ping_pending
+            || self.ack_pending
+            || !self.late_acks.is_empty()
+            || !self.maybe_pending.is_empty()
+    }
+
     /// Whether an ack should go out before more datagrams are processed; the
     /// owner then drains [`poll_transmit`](Self::poll_transmit) at once.
     pub fn ack_due(&self) -> bool {
