@@ -98,3 +98,21 @@ impl UpdateCadence {
         self.interval
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cadence_is_the_gap_between_the_last_two_updates() {
+        let t0 = Instant::now();
+        let mut c = UpdateCadence::default();
+        assert_eq!(c.interval(), Duration::ZERO);
+        c.on_update(t0);
+        assert_eq!(c.interval(), Duration::ZERO, "one update has no gap");
+        c.on_update(t0 + Duration::from_millis(16));
+        assert_eq!(c.interval(), Duration::from_millis(16));
+        c.on_update(t0 + Duration::from_millis(17));
+        assert_eq!(c.interval(), Duration::from_millis(1));
+    }
+}
