@@ -285,6 +285,36 @@ fn a_full_handle_queue_errors_instead_of_blocking() {
     assert_eq!(got, vec![vec![0], vec![1], vec![2], vec![3], vec![9]]);
 }
 
+/// A handle's queue already gave its sender backpressure, so what it took
+/// is not refused later by the send-queue delay bound, which would only
+/// drop it: a full queue of small reliable messages, far more than 5 ms of
+/// sending at a new connection's rate, all arrive and none count as failed.
+#[test]
+fn messages_a_handle_queued_are_not_dropped_by_the_delay_bound() {
+    let net = Net::sim(SEED + 9);
+    net.set_conditioner(lentil::LinkConditioner::new().latency(common::ms(20)));
+    let mut pair = Pair::connected(&net, Config::default(), Config::default());
+    let handle = pair.client.handle();
+    let count = 1000;
+    for i in 0..count {
+        handle
+            .send(&[i as u8; 200], Delivery::ReliableOrdered)
+            .expect("the handle's queue holds 1024");
+    }
+    let mut got = 0;
+    let ok = net.run_until(secs(5), || {
+        pair.client.update();
+        for e in pair.server.update_events() {
+            if let ServerEvent::Message { .. } = e {
+                got += 1;
+            }
+        }
+        got == count
+    });
+    assert!(ok, "{got} of {count} arrived");
+    assert_eq!(handle.failed_sends(), 0);
+}
+
 #[test]
 fn queued_sends_the_endpoint_cannot_take_are_counted() {
     let net = Net::sim(SEED + 7);

@@ -5,6 +5,7 @@
 use crossbeam_channel::Receiver;
 
 use super::{log, Client};
+use crate::route::Route;
 use crate::threads::{ClientHandle, DEFAULT_HANDLE_CAPACITY};
 use crate::ClientEvent;
 
@@ -60,7 +61,12 @@ impl Client {
     /// was ever made.
     pub(super) fn apply_queued(&mut self) {
         for queued in self.inbox.drain() {
-            if let Err(error) = self.send_routed(queued.payload, queued.route) {
+            let payload = queued.payload;
+            let sent = self.open_conn().and_then(|conn| match queued.route {
+                Route::Delivery(delivery) => conn.send_queued(payload, delivery),
+                Route::Channel(channel) => conn.send_queued_on(channel, payload),
+            });
+            if let Err(error) = sent {
                 self.inbox.note_failed();
                 log::queued_send_failed(&error);
             }

@@ -5,6 +5,7 @@
 use crossbeam_channel::Receiver;
 
 use super::{log, Server};
+use crate::route::Route;
 use crate::threads::{Recipient, ServerHandle, DEFAULT_HANDLE_CAPACITY};
 use crate::ServerEvent;
 
@@ -68,7 +69,12 @@ impl Server {
         for queued in self.inbox.drain() {
             match queued.to {
                 Recipient::Peer(peer) => {
-                    if let Err(error) = self.send_routed(peer, queued.payload, queued.route) {
+                    let payload = queued.payload;
+                    let sent = self.queue_for(peer, |conn| match queued.route {
+                        Route::Delivery(delivery) => conn.send_queued(payload, delivery),
+                        Route::Channel(channel) => conn.send_queued_on(channel, payload),
+                    });
+                    if let Err(error) = sent {
                         self.inbox.note_failed();
                         log::queued_send_failed(peer, &error);
                     }

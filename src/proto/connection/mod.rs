@@ -360,14 +360,31 @@ impl Connection {
     /// Queues a message on `channel`. A reliable message larger than one
     /// packet is split into fragments.
     pub fn send_on(&mut self, channel: u8, payload: Bytes) -> Result<(), Error> {
-        let pieces = self.admit(channel, payload.len())?;
+        let pieces = self.admit(channel, payload.len(), true)?;
         self.push(channel, pieces, payload);
         Ok(())
     }
 
+    /// Queues a message a thread handle's queue already took: its sender
+    /// had its backpressure then (`HandleQueueFull`), and a refusal now
+    /// could only drop it, so the delay bound does not apply; the byte cap
+    /// (`max_send_buffer_bytes`) still does.
+    pub fn send_queued_on(&mut self, channel: u8, payload: Bytes) -> Result<(), Error> {
+        let pieces = self.admit(channel, payload.len(), false)?;
+        self.push(channel, pieces, payload);
+        Ok(())
+    }
+
+    /// Like [`send_queued_on`](Self::send_queued_on), on the first channel
+    /// with this delivery mode.
+    pub fn send_queued(&mut self, payload: Bytes, delivery: Delivery) -> Result<(), Error> {
+        let channel = self.channel_for(delivery)?;
+        self.send_queued_on(channel, payload)
+    }
+
     /// Like [`send_on`](Self::send_on), queueing a copy of `payload`.
     pub fn send_slice_on(&mut self, channel: u8, payload: &[u8]) -> Result<(), Error> {
-        let pieces = self.admit(channel, payload.len())?;
+        let pieces = self.admit(channel, payload.len(), true)?;
         if pieces > 1 {
             // A fragmented message is sliced into pieces of one buffer of its own.
             self.push(channel, pieces, Bytes::copy_from_slice(payload));
@@ -400,9 +417,10 @@ impl Connection {
 
     /// Checks that a message of `len` bytes may be queued on `channel`: the
     /// connection is open, the channel exists, the message is not too large
-    /// for its mode and fits the send buffer. Returns how many pieces it
-    /// takes (more than one: it is fragmented).
-    fn admit(&self, channel: u8, len: usize) -> Result<usize, Error> {
+    /// for its mode and fits the send buffer, and, with `delay_bound`, that
+    /// the unsent queue is within `max_send_queue_delay`. Returns how many
+    /// pieces it takes (more than one: it is fragmented).
+    fn admit(&self, channel: u8, len: usize, delay_bound: bool) -> Result<usize, Error> {
         if !self.is_open() {
             return Err(Error::NotConnected);
         }
@@ -437,7 +455,7 @@ impl Connection {
         // Small reliable messages are the ones whose delay the bound keeps
         // short; a message of many packets is bulk, late by its own size, and
         // an unreliable one is dropped, not refused, when the path is busy.
-        let bounded = delivery.is_reliable() && pieces == 1;
+        let bounded = delay_bound && delivery.is_reliable() && pieces == 1;
         if let Some(limit) = self.send_queue_limit().filter(|_| bounded) {
             if unsent >= limit {
                 return Err(Error::QueueFull {
