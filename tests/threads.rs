@@ -298,7 +298,7 @@ fn messages_a_handle_queued_are_not_dropped_by_the_delay_bound() {
     let count = 1000;
     for i in 0..count {
         handle
-            .send(&[i as u8; 200], Delivery::ReliableOrdered)
+            .send([i as u8; 200], Delivery::ReliableOrdered)
             .expect("the handle's queue holds 1024");
     }
     let mut got = 0;
