@@ -230,6 +230,24 @@ fn a_backlog_past_the_queue_delay_is_refused_until_it_drains() {
     assert!(accepted, "still refused after the path came back");
 }
 
+/// A quiet connection takes a burst of small reliable messages at once, up
+/// to what its pacer and congestion window would let leave together, even
+/// from an owner that updates every millisecond (so two update intervals
+/// are nothing): the delay bound refuses only a backlog.
+#[test]
+fn a_quiet_connection_takes_a_burst_the_pacer_would_let_out_at_once() {
+    let _serial = serial();
+    let net = Net::sim(32);
+    net.set_conditioner(LinkConditioner::new().latency(ms(10)));
+    let mut pair = Pair::connected(&net, Config::default(), Config::default());
+    pair.pump_for(secs(2));
+    let msg = [5u8; 100];
+    for i in 0..150 {
+        let sent = pair.client.send(msg, Delivery::ReliableOrdered);
+        assert!(sent.is_ok(), "message {i} of a 15 KB burst: {sent:?}");
+    }
+}
+
 /// The delay bound follows the owner's update cadence: a game that updates
 /// at 60 Hz and queues small reliable messages each frame until refused is
 /// held to what the path carries as the rate grows, not to 5 ms of sending

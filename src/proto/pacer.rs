@@ -51,9 +51,13 @@ impl Pacer {
         self.tokens > 0.0
     }
 
-    /// Bytes that may leave at once, as of the last refill (never negative).
-    pub fn balance(&self) -> f64 {
-        self.tokens.max(0.0)
+    /// Bytes that may leave at once at `at`, at `rate` (never negative):
+    /// the refill [`may_send`](Self::may_send) would make then, without
+    /// making it. A time before the last refill reads that refill's balance.
+    pub fn balance_at(&self, at: Instant, rate: f64) -> f64 {
+        let elapsed = at.saturating_duration_since(self.last).as_secs_f64();
+        let cap = burst_bytes(rate).max(self.tokens);
+        (self.tokens + elapsed * rate).min(cap).max(0.0)
     }
 
     /// A packet of `bytes` went out.
@@ -78,6 +82,21 @@ fn burst_bytes(rate: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_balance_at_a_later_time_counts_the_refill_up_to_the_burst() {
+        let t0 = Instant::now();
+        let rate = 1_000_000.0;
+        let mut p = Pacer::with_credit(t0, rate, 0.0);
+        assert!(p.may_send(t0, rate));
+        p.on_sent(30_000);
+        assert_eq!(p.balance_at(t0, rate), 0.0, "in debt");
+        let later = t0 + Duration::from_millis(15);
+        assert!((p.balance_at(later, rate) - 5_000.0).abs() < 1.0);
+        let much_later = t0 + Duration::from_secs(5);
+        assert!((p.balance_at(much_later, rate) - burst_bytes(rate)).abs() < 1.0);
+        assert_eq!(p.balance_at(t0 - Duration::from_millis(1), rate), 0.0);
+    }
 
     /// A first-flight credit larger than the burst survives refills until
     /// it is spent, and is never topped up again.

@@ -484,7 +484,11 @@ impl Connection {
             .window()
             .saturating_sub(self.sent.eliciting_in_flight())
             .saturating_mul(wire::max_packet_payload(self.mtu));
-        let at_once = room.min(self.pacer.balance() as usize);
+        // The pacer refills as time passes; the last packet received is the
+        // latest time known here (no clock is read), so its balance then
+        // is a lower bound on what may leave now.
+        let balance = self.pacer.balance_at(self.last_recv, self.rate.rate());
+        let at_once = room.min(balance as usize);
         Some(carried.max(SEND_QUEUE_FLOOR).saturating_add(at_once))
     }
 
