@@ -92,10 +92,10 @@ fn transmit_to(
 /// another, so the processor waits on memory for all of them at once, and
 /// each datagram then finds its peer in cache. A server hears from hundreds
 /// of peers a tick, and between ticks their state leaves the cache.
-fn warm_peers(by_addr: &AddrTable, peers: &PeerTable, senders: &[Option<SocketAddr>]) {
+fn warm_peers(by_addr: &mut AddrTable, peers: &PeerTable, senders: &[Option<SocketAddr>]) {
     let mut read = 0u64;
-    for from in senders.iter().flatten() {
-        if let Some(p) = by_addr.get(from).and_then(|id| peers.get(&id)) {
+    for id in by_addr.look_ahead(senders) {
+        if let Some(p) = peers.get(&id) {
             read ^= p.conn.warm() ^ u64::from(p.slot.is_touched());
         }
     }
@@ -693,11 +693,11 @@ impl Server {
             };
             let ahead = socket.batch_senders();
             if !ahead.is_empty() {
-                warm_peers(&self.by_addr, &self.peers, ahead);
+                warm_peers(&mut self.by_addr, &self.peers, ahead);
             }
             self.stats.datagrams_in += 1;
             // Cheapest checks first: only a known peer's data packet is copied.
-            let known = self.by_addr.get(&from);
+            let known = self.by_addr.get_next(&from);
             match Packet::parse(&self.recv_buf[..len]) {
                 Ok(Packet::Data { header, .. }) => {
                     let Some(peer) = known.and_then(|id| self.peers.get_mut(&id)) else {
