@@ -664,8 +664,18 @@ impl Server {
         self.schedule.take_touched(&mut due);
         // Touched peers stay marked as taken while the due timers are popped,
         // so a peer both touched and due, and a stale entry, are skipped.
+        // An entry that fired early (its peer heard from since) only sets
+        // the timer again: the peer has nothing due, and a service would
+        // find that out at the cost of its timers and a transmit.
         while let Some((at, id)) = self.schedule.pop_due(now) {
             if let Some(p) = self.peers.get_mut(&id) {
+                let conn = &p.conn;
+                if self
+                    .schedule
+                    .rearm_early(&mut p.slot, id, at, || conn.idle_until(now))
+                {
+                    continue;
+                }
                 if Schedule::take_due(&mut p.slot, at) {
                     due.push(id);
                 }
