@@ -201,27 +201,40 @@ pub type MetricsSnapshot = Metrics;
 /// Measures bytes per second over intervals of at least `INTERVAL`.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BandwidthMeter {
-    since: Option<(Instant, u64, u64)>,
+    since: Option<Mark>,
     in_rate: f64,
     out_rate: f64,
+}
+
+/// The start of the interval being measured.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    at: Instant,
+    /// `at + INTERVAL`: the meter is observed on every service of a peer,
+    /// and comparing with the end costs less than working out the time since.
+    ends: Instant,
+    in_bytes: u64,
+    out_bytes: u64,
 }
 
 impl BandwidthMeter {
     const INTERVAL: Duration = Duration::from_millis(250);
 
     pub(crate) fn observe(&mut self, now: Instant, in_bytes: u64, out_bytes: u64) {
-        match self.since {
-            None => self.since = Some((now, in_bytes, out_bytes)),
-            Some((t, i, o)) => {
-                let dt = now.saturating_duration_since(t);
-                if dt >= Self::INTERVAL {
-                    let secs = dt.as_secs_f64();
-                    self.in_rate = in_bytes.saturating_sub(i) as f64 / secs;
-                    self.out_rate = out_bytes.saturating_sub(o) as f64 / secs;
-                    self.since = Some((now, in_bytes, out_bytes));
-                }
+        if let Some(m) = self.since {
+            if now < m.ends {
+                return;
             }
+            let secs = now.saturating_duration_since(m.at).as_secs_f64();
+            self.in_rate = in_bytes.saturating_sub(m.in_bytes) as f64 / secs;
+            self.out_rate = out_bytes.saturating_sub(m.out_bytes) as f64 / secs;
         }
+        self.since = Some(Mark {
+            at: now,
+            ends: now + Self::INTERVAL,
+            in_bytes,
+            out_bytes,
+        });
     }
 
     /// The rates (in, out) per second over the last complete interval.

@@ -120,6 +120,11 @@ impl Reassembly {
         self.bytes
     }
 
+    /// Whether an unordered message is partly received: only those expire.
+    pub fn has_unordered(&self) -> bool {
+        !self.unordered.is_empty()
+    }
+
     /// Messages partly received.
     pub fn partial_messages(&self) -> usize {
         self.unordered.len() + self.in_order.len()

@@ -223,7 +223,8 @@ impl SentPackets {
     /// Returns a list from [`take_list`](Self::take_list) that was not used.
     pub fn recycle(&mut self, mut list: Vec<MsgRef>) {
         list.clear();
-        if self.spare.len() < 64 {
+        // A list never allocated (a packet that carried no message) is no spare.
+        if list.capacity() > 0 && self.spare.len() < 64 {
             self.spare.push(list);
         }
     }

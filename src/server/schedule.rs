@@ -94,6 +94,29 @@ impl Schedule {
         !std::mem::replace(&mut slot.touched, true)
     }
 
+    /// Takes in a popped entry that fired early: if it is the peer's live
+    /// entry and `idle_until` (asked only then) names a later deadline (as
+    /// every packet received moves the timeout and keepalive later), the
+    /// timer is set again for it and true returned: the peer needs no
+    /// service.
+    pub(super) fn rearm_early(
+        &mut self,
+        slot: &mut Slot,
+        id: PeerId,
+        at: Instant,
+        idle_until: impl FnOnce() -> Option<Instant>,
+    ) -> bool {
+        if slot.scheduled != Some(at) || slot.touched {
+            return false;
+        }
+        let Some(later) = idle_until() else {
+            return false;
+        };
+        slot.scheduled = None;
+        self.set_timer(slot, id, Some(later));
+        true
+    }
+
     /// Whether a peer about to be serviced may have a connection timer due:
     /// its live entry was popped (or it has none yet), or it fires by `now`.
     /// Otherwise the peer was only touched, and no timer its connection
@@ -192,5 +215,28 @@ mod tests {
         s.set_timer(&mut slot, 3, Some(at(60)));
         assert_eq!(s.timers.len(), 1);
         assert_eq!(s.next_deadline(at(6)), Some(at(50)));
+    }
+
+    #[test]
+    fn an_early_entry_is_set_again_without_a_service() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut s = Schedule::default();
+        let mut slot = Slot::default();
+        s.set_timer(&mut slot, 4, Some(at(10)));
+        s.set_timer(&mut slot, 4, Some(at(30)));
+        let (fired, _) = s.pop_due(at(10)).unwrap();
+        assert!(
+            !s.rearm_early(&mut slot, 4, fired, || None),
+            "busy: serviced"
+        );
+        assert!(s.rearm_early(&mut slot, 4, fired, || Some(at(30))));
+        assert!(!slot.is_touched(), "not taken for service");
+        assert_eq!(s.next_deadline(at(10)), Some(at(30)));
+        // A touched peer is serviced anyway, without asking its connection.
+        let (fired, _) = s.pop_due(at(30)).unwrap();
+        s.touch(&mut slot, 4);
+        assert!(!s.rearm_early(&mut slot, 4, fired, || unreachable!()));
+        assert!(s.pop_due(at(40)).is_none());
     }
 }

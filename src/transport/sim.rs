@@ -37,6 +37,12 @@ use self::capacity::{Admission, Bottleneck};
 use super::Socket;
 use crate::clock::VirtualClock;
 
+/// The network's tables by address, read several times per datagram. The
+/// simulation runs in-process, its addresses made up by the program, so no
+/// sender can craft colliding keys; the fast hasher is seeded anyway.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
 /// First port handed out when a socket binds port 0, like an OS ephemeral
 /// range; far from the well-known ports tests tend to bind explicitly.
 const EPHEMERAL_START: u16 = 40_000;
@@ -297,27 +303,27 @@ struct Inner {
     clock: VirtualClock,
     rng: ChaCha8Rng,
     default_conditioner: LinkConditioner,
-    link_conditioners: HashMap<(SocketAddr, SocketAddr), LinkConditioner>,
+    link_conditioners: FastMap<(SocketAddr, SocketAddr), LinkConditioner>,
     /// Gilbert–Elliott state per directed link: `true` while in the bad state.
-    burst_bad: HashMap<(SocketAddr, SocketAddr), bool>,
+    burst_bad: FastMap<(SocketAddr, SocketAddr), bool>,
     /// Bottleneck per directed link, keyed by the destination as addressed.
     /// It belongs to the link, not to a conditioner: each sender→receiver
     /// pair has its own under the default conditioner too, and datagrams
     /// already in it stay put when the conditioner changes. Removed once
     /// empty, so only links with datagrams in flight cost memory.
-    bottlenecks: HashMap<(SocketAddr, SocketAddr), Bottleneck>,
+    bottlenecks: FastMap<(SocketAddr, SocketAddr), Bottleneck>,
     /// Blackout intervals that may still matter: open ones, and closed ones a
     /// queued datagram's delivery time could still fall into.
     blackouts: Vec<Blackout>,
-    down: HashSet<SocketAddr>,
-    endpoints: HashMap<SocketAddr, Endpoint>,
+    down: FastSet<SocketAddr>,
+    endpoints: FastMap<SocketAddr, Endpoint>,
     next_endpoint_id: u64,
     next_seq: u64,
     max_in_flight: usize,
     stats: SimStats,
-    bytes_between: HashMap<(SocketAddr, SocketAddr), u64>,
-    bytes_sent_by: HashMap<SocketAddr, u64>,
-    bytes_received_by: HashMap<SocketAddr, u64>,
+    bytes_between: FastMap<(SocketAddr, SocketAddr), u64>,
+    bytes_sent_by: FastMap<SocketAddr, u64>,
+    bytes_received_by: FastMap<SocketAddr, u64>,
 }
 
 /// Draws `true` with probability `p`, clamped to `0..=1` (NaN is 0). Never
@@ -591,19 +597,19 @@ impl SimNetwork {
                 clock,
                 rng: ChaCha8Rng::seed_from_u64(seed),
                 default_conditioner: LinkConditioner::default(),
-                link_conditioners: HashMap::new(),
-                burst_bad: HashMap::new(),
-                bottlenecks: HashMap::new(),
+                link_conditioners: FastMap::default(),
+                burst_bad: FastMap::default(),
+                bottlenecks: FastMap::default(),
                 blackouts: Vec::new(),
-                down: HashSet::new(),
-                endpoints: HashMap::new(),
+                down: FastSet::default(),
+                endpoints: FastMap::default(),
                 next_endpoint_id: 0,
                 next_seq: 0,
                 max_in_flight: DEFAULT_MAX_IN_FLIGHT,
                 stats: SimStats::default(),
-                bytes_between: HashMap::new(),
-                bytes_sent_by: HashMap::new(),
-                bytes_received_by: HashMap::new(),
+                bytes_between: FastMap::default(),
+                bytes_sent_by: FastMap::default(),
+                bytes_received_by: FastMap::default(),
             })),
         }
     }

@@ -73,6 +73,11 @@ impl<'a> Reader<'a> {
 
     /// Reads a LEB128 varint of at most 5 bytes.
     pub fn varint(&mut self) -> Result<u32, WireError> {
+        // Lengths of small payloads, most of them, take one byte.
+        if let Some(&byte) = self.buf.get(self.pos).filter(|b| **b < 0x80) {
+            self.pos += 1;
+            return Ok(u32::from(byte));
+        }
         let mut value: u64 = 0;
         for i in 0..5 {
             let byte = self.u8()?;

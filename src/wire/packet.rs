@@ -245,16 +245,8 @@ impl<'a> Packet<'a> {
                 Packet::Reject(Reject { nonce, code })
             }
             KIND_DATA => {
-                let header = DataHeader {
-                    token: r.u32()?,
-                    seq: r.u16()?,
-                    ack: r.u16()?,
-                    ack_bits: r.u32()?,
-                };
-                Packet::Data {
-                    header,
-                    frames: r.rest(),
-                }
+                let (header, frames) = DataHeader::read(buf).ok_or(WireError::Truncated)?;
+                Packet::Data { header, frames }
             }
             other => return Err(WireError::UnknownPacketKind(other)),
         };
@@ -368,6 +360,22 @@ impl Reject<'_> {
 }
 
 impl DataHeader {
+    /// Reads the header at the start of `packet` (its kind byte first), and
+    /// returns it with the frames after it; `None` if `packet` is shorter.
+    /// Every datagram of a connection starts so: one bounds check for the
+    /// whole header, fields at fixed offsets.
+    fn read(packet: &[u8]) -> Option<(Self, &[u8])> {
+        let (head, frames) = packet.split_first_chunk::<DATA_HEADER_LEN>()?;
+        let [_, t0, t1, t2, t3, s0, s1, a0, a1, b0, b1, b2, b3] = *head;
+        let header = DataHeader {
+            token: u32::from_be_bytes([t0, t1, t2, t3]),
+            seq: u16::from_be_bytes([s0, s1]),
+            ack: u16::from_be_bytes([a0, a1]),
+            ack_bits: u32::from_be_bytes([b0, b1, b2, b3]),
+        };
+        Some((header, frames))
+    }
+
     /// Appends the header to `out`.
     pub fn emit(&self, out: &mut Vec<u8>) {
         out.push(KIND_DATA);

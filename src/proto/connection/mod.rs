@@ -618,12 +618,32 @@ impl Connection {
         if let State::Closing { linger_until, .. } = self.state {
             deadline = deadline.min(linger_until);
         }
+        // Only unordered messages expire; with none partly received the
+        // sweep has nothing to do.
+        if self.reassembly.has_unordered() {
+            deadline = deadline.min(self.next_sweep);
+        }
         if self.has_pending_data() {
             if let Some(t) = self.pacer.next_send_time(self.rate.rate()) {
                 deadline = deadline.min(t);
             }
         }
         Some(deadline)
+    }
+
+    /// The connection's next deadline, if it is later than `now` and until
+    /// then neither [`handle_timeout`](Self::handle_timeout) nor a transmit
+    /// has anything to do: open, no ping, ack or message waiting to leave.
+    /// An owner woken early may then sleep on without servicing it.
+    pub fn idle_until(&self, now: Instant) -> Option<Instant> {
+        let waiting = self.ping_pending
+            || self.ack_pending
+            || !self.late_acks.is_empty()
+            || !self.maybe_pending.is_empty();
+        if waiting || self.state != State::Open {
+            return None;
+        }
+        self.next_deadline().filter(|d| *d > now)
     }
 
     /// Whether what is queued should leave before the owner reads the socket

@@ -18,6 +18,10 @@ use crate::proto::seq::seq_newer;
 use crate::wire::{DataHeader, Fragment, Frame, FrameIter};
 use crate::Delivery;
 
+/// Frames of a packet kept from the check that precedes taking any in, so
+/// they need not be parsed again; a packet with more is parsed twice.
+const KEPT_FRAMES: usize = 8;
+
 /// A message frame as the channel sees it.
 struct Incoming {
     channel: u8,
@@ -54,13 +58,19 @@ impl Connection {
                 return;
             }
         };
-        if let Err(violation) = self.validate_frames(frames) {
-            match violation {
-                Some(reason) => self.close_with(CloseCause::Violation(reason)),
-                None => self.stats.invalid_packets += 1,
+        // Frames are parsed and checked before any takes effect, and kept,
+        // so the common packet of a few frames is parsed once.
+        let mut parsed = [Frame::Ping; KEPT_FRAMES];
+        let kept = match self.validate_frames(frames, &mut parsed) {
+            Ok(kept) => kept,
+            Err(violation) => {
+                match violation {
+                    Some(reason) => self.close_with(CloseCause::Violation(reason)),
+                    None => self.stats.invalid_packets += 1,
+                }
+                return;
             }
-            return;
-        }
+        };
         // An ack-only packet never asks for an ack, not even a late one.
         let ack_only = frames.is_empty();
         if fresh {
@@ -98,40 +108,67 @@ impl Connection {
         self.stats.in_bytes += datagram.len() as u64;
         self.on_ack(now, header);
 
-        for frame in FrameIter::new(frames).flatten() {
-            match frame {
-                Frame::Message {
-                    delivery,
-                    channel,
-                    id,
-                    fragment,
-                    payload,
-                } => {
-                    if !fresh && !delivery.is_reliable() {
-                        continue;
+        let arrival = (now, header.seq, fresh);
+        match kept {
+            Some(n) => {
+                for frame in parsed.iter().take(n) {
+                    if !self.apply_frame(arrival, *frame, datagram) {
+                        return;
                     }
-                    if fresh && delivery.is_reliable() {
-                        self.ack_pending = true;
+                }
+            }
+            None => {
+                for frame in FrameIter::new(frames).flatten() {
+                    if !self.apply_frame(arrival, frame, datagram) {
+                        return;
                     }
-                    let incoming = Incoming {
-                        channel,
-                        id,
-                        fragment,
-                        packet: header.seq,
-                        payload: datagram.slice_ref(payload),
-                    };
-                    self.receive_message(now, incoming);
-                }
-                Frame::Ping => {
-                    self.stats.keepalive_count += 1;
-                    self.ack_pending |= fresh;
-                }
-                Frame::Disconnect { code, text } => {
-                    self.close_with(CloseCause::PeerClosed(disconnect_reason(code, text)));
-                    return;
                 }
             }
         }
+    }
+
+    /// Takes in one frame of a packet that arrived at `now` with sequence
+    /// number `packet` (`fresh`: not older than the receive history).
+    /// Returns false when the rest of the packet is to be ignored.
+    fn apply_frame(
+        &mut self,
+        (now, packet, fresh): (Instant, u16, bool),
+        frame: Frame<'_>,
+        datagram: &Bytes,
+    ) -> bool {
+        match frame {
+            Frame::Message {
+                delivery,
+                channel,
+                id,
+                fragment,
+                payload,
+            } => {
+                if !fresh && !delivery.is_reliable() {
+                    return true;
+                }
+                if fresh && delivery.is_reliable() {
+                    self.ack_pending = true;
+                }
+                let incoming = Incoming {
+                    channel,
+                    id,
+                    fragment,
+                    packet,
+                    payload: datagram.slice_ref(payload),
+                };
+                self.receive_message(now, incoming);
+            }
+            Frame::Ping => {
+                self.stats.keepalive_count += 1;
+                self.ack_pending |= fresh;
+            }
+            Frame::Disconnect { code, text } => {
+                self.close_with(CloseCause::PeerClosed(disconnect_reason(code, text)));
+                return false;
+            }
+        }
+        true
     }
 
     fn on_ack(&mut self, now: Instant, header: &DataHeader) {
@@ -219,35 +256,51 @@ impl Connection {
         self.rate.on_tick(now, rtt);
     }
 
+    /// Checks every frame of a packet before any takes effect, keeping the
+    /// first [`KEPT_FRAMES`] in `kept`. `Ok(Some(n))`: all `n` frames were
+    /// kept; `Ok(None)`: there were more, to be parsed again.
     /// `Err(None)`: malformed, drop the packet. `Err(Some(why))`: the peer lies.
-    fn validate_frames(&self, frames: &[u8]) -> Result<(), Option<&'static str>> {
+    fn validate_frames<'a>(
+        &self,
+        frames: &'a [u8],
+        kept: &mut [Frame<'a>; KEPT_FRAMES],
+    ) -> Result<Option<usize>, Option<&'static str>> {
+        let mut n = 0;
         for frame in FrameIter::new(frames) {
             let Ok(frame) = frame else { return Err(None) };
-            let Frame::Message {
-                delivery,
-                channel,
-                id,
-                ..
-            } = frame
-            else {
-                continue;
-            };
-            let Some(c) = self.channels.get(usize::from(channel)) else {
-                return Err(Some("message on a channel this side does not have"));
-            };
-            if c.delivery != delivery {
-                return Err(Some(
-                    "message with another delivery mode than its channel's",
-                ));
+            self.validate_frame(&frame).map_err(Some)?;
+            if let Some(slot) = kept.get_mut(n) {
+                *slot = frame;
             }
-            let arrival = match &c.inbox {
-                Inbox::Reliable(r) => r.check(id),
-                Inbox::Ordered(o) => o.check(id),
-                _ => Arrival::New,
-            };
-            if arrival == Arrival::OutOfWindow {
-                return Err(Some("message id beyond the receive window"));
-            }
+            n += 1;
+        }
+        Ok((n <= KEPT_FRAMES).then_some(n))
+    }
+
+    /// Whether a parsed frame fits this side's channels and receive windows.
+    fn validate_frame(&self, frame: &Frame<'_>) -> Result<(), &'static str> {
+        let Frame::Message {
+            delivery,
+            channel,
+            id,
+            ..
+        } = *frame
+        else {
+            return Ok(());
+        };
+        let Some(c) = self.channels.get(usize::from(channel)) else {
+            return Err("message on a channel this side does not have");
+        };
+        if c.delivery != delivery {
+            return Err("message with another delivery mode than its channel's");
+        }
+        let arrival = match &c.inbox {
+            Inbox::Reliable(r) => r.check(id),
+            Inbox::Ordered(o) => o.check(id),
+            _ => Arrival::New,
+        };
+        if arrival == Arrival::OutOfWindow {
+            return Err("message id beyond the receive window");
         }
         Ok(())
     }

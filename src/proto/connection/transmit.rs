@@ -54,7 +54,10 @@ impl Connection {
             ack_bits,
         }
         .emit(out);
-        let mut carried = self.sent.take_list();
+        // A list for the messages carried is taken only when a channel is
+        // read: most packets of a quiet connection are acks or pings, and
+        // the spare lists are memory nothing else touches.
+        let mut carried = Vec::new();
         let mut eliciting = false;
         let mut frames = 0usize;
         // Acks and pings are tiny and never wait; messages go at the rate.
@@ -89,6 +92,9 @@ impl Connection {
             let allowed = if reliable { may_elicit } else { peer_listening };
             if !allowed {
                 continue;
+            }
+            if carried.capacity() == 0 {
+                carried = self.sent.take_list();
             }
             let added = self.fill_channel(channel, out, &mut carried);
             if !self.channel_has_pending(channel) {
