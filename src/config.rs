@@ -64,7 +64,9 @@ pub struct Config {
     pub ping_interval: Duration,
     /// How often a connecting client repeats its handshake packet. Default 100 ms.
     pub handshake_resend_interval: Duration,
-    /// Most peers a server accepts; newcomers beyond are rejected "server full". Default 1024.
+    /// Most peers a server holds; newcomers beyond are rejected "server full".
+    /// A peer that is closing holds its slot until it is gone (at most
+    /// `linger`, then its close). Default 1024.
     pub max_clients: usize,
     /// Handshake replies to addresses not yet verified by a cookie (challenges,
     /// version rejects) a server sends to one source IP per second, also its burst. Default 1024: many players

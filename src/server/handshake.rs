@@ -102,12 +102,13 @@ impl Server {
         if resp.version != wire::PROTOCOL_VERSION {
             return;
         }
-        let open_peers = self
-            .peers
-            .values()
-            .filter(|p| p.addr != from && p.conn.is_open())
-            .count();
-        let decision = if open_peers >= self.config.max_clients {
+        // Every peer in the table holds a slot, closing ones too until they
+        // leave it; one from this address is about to be replaced. Counted
+        // without a scan: a handshake must not cost in proportion to the
+        // peers, or repeated ones from a proven address would.
+        let replaced = usize::from(self.by_addr.get(&from).is_some());
+        let held_slots = self.peers.len().saturating_sub(replaced);
+        let decision = if held_slots >= self.config.max_clients {
             Err(RejectReason::ServerFull)
         } else {
             self.ask_connect_handlers(&ConnectRequestInfo {
