@@ -19,8 +19,11 @@ use crate::wire::{DataHeader, Fragment, Frame, FrameIter};
 use crate::Delivery;
 
 /// Frames of a packet kept from the check that precedes taking any in, so
-/// they need not be parsed again; a packet with more is parsed twice.
-const KEPT_FRAMES: usize = 8;
+/// they need not be parsed again; a packet with more is parsed twice. A
+/// full 1400-byte packet holds 37 messages of 32 bytes: bulk streams of
+/// small messages fit. (The array is initialised per packet, so it is not
+/// sized for the tiniest messages: 8 cost a packet of 32 messages 13 %.)
+const KEPT_FRAMES: usize = 40;
 
 /// A message frame as the channel sees it.
 struct Incoming {
