@@ -254,10 +254,16 @@ fn check_udp(events: Events) {
         "udp, {events:?}: {made} allocations for {} messages each way",
         PER_MODE * 4
     );
-    if made > 0 {
+    // On a loaded machine a datagram is now and then late enough on loopback
+    // to be judged lost, and the first such loss grows a loss-recovery queue
+    // once (its capacity is kept): a handful of allocations, not one per
+    // message, which would show in every window of 40,000.
+    let mut window = 1;
+    while made > 0 && window < 4 {
         assert!(made <= 16, "{made} allocations over UDP ({events:?})");
         (made, _) = measure(&mut pair);
-        eprintln!("udp, {events:?}, second window: {made} allocations");
+        window += 1;
+        eprintln!("udp, {events:?}, window {window}: {made} allocations");
     }
     assert_eq!(made, 0, "allocations in steady state over UDP ({events:?})");
 }

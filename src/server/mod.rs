@@ -699,6 +699,11 @@ impl Server {
             self.service_peer(id, now);
         }
         self.due = due;
+        if self.schedule.needs_compaction(self.peers.len()) {
+            let peers = &self.peers;
+            self.schedule
+                .compact(|id, at| peers.get(&id).is_some_and(|p| p.slot.is_live_timer(at)));
+        }
         let new = self.events.get(first_new..).unwrap_or_default();
         new.iter().for_each(log::event);
         self.forward.forward(new);

@@ -40,7 +40,17 @@ impl Slot {
     pub(super) fn is_touched(&self) -> bool {
         self.touched
     }
+
+    /// Whether its live timer entry is the one due at `at`.
+    pub(super) fn is_live_timer(&self, at: Instant) -> bool {
+        self.scheduled == Some(at)
+    }
 }
+
+/// Stale timer entries tolerated beyond one per peer before the heap is
+/// compacted: rebuilding costs a pass over it, so it waits until at least
+/// half of it is stale.
+const STALE_SLACK: usize = 64;
 
 impl Schedule {
     /// Marks `id` for service on the next update.
@@ -131,6 +141,19 @@ impl Schedule {
         slot.touched = false;
     }
 
+    /// Whether stale entries have come to outnumber the `live` peers' own:
+    /// a busy peer whose deadline keeps moving earlier leaves one behind each
+    /// time, each kept until its (later) time comes.
+    pub(super) fn needs_compaction(&self, live: usize) -> bool {
+        self.timers.len() > 2 * live + STALE_SLACK
+    }
+
+    /// Drops the stale entries, keeping those `is_live` names; the heap's
+    /// memory is kept, so this allocates nothing.
+    pub(super) fn compact(&mut self, is_live: impl Fn(PeerId, Instant) -> bool) {
+        self.timers.retain(|Reverse((at, id))| is_live(*id, *at));
+    }
+
     /// The earliest timer (possibly stale, so possibly early), or `now` if a peer is touched.
     pub(super) fn next_deadline(&self, now: Instant) -> Option<Instant> {
         if !self.touched.is_empty() {
@@ -166,6 +189,32 @@ mod tests {
         let mut due = Vec::new();
         s.take_touched(&mut due);
         assert_eq!(due, vec![1]);
+    }
+
+    #[test]
+    fn compaction_keeps_only_live_entries_and_their_order() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut s = Schedule::default();
+        let mut slots = [Slot::default(); 2];
+        // A busy peer's deadline moves earlier over and over (an ack to
+        // hold, say, after each timeout was set): one stale entry each time.
+        for cycle in 0..1000u64 {
+            let slot = &mut slots[0];
+            s.set_timer(slot, 0, Some(at(10_000 + cycle)));
+            s.set_timer(slot, 0, Some(at(cycle)));
+            let (fired, _) = s.pop_due(at(cycle)).unwrap();
+            assert!(Schedule::take_due(slot, fired));
+            Schedule::serviced(slot);
+        }
+        s.set_timer(&mut slots[0], 0, Some(at(20_000)));
+        s.set_timer(&mut slots[1], 1, Some(at(15_000)));
+        assert!(s.needs_compaction(2), "{} entries", s.timers.len());
+        s.compact(|id, when| slots[id as usize].is_live_timer(when));
+        assert_eq!(s.timers.len(), 2);
+        assert!(!s.needs_compaction(2));
+        assert_eq!(s.pop_due(at(30_000)), Some((at(15_000), 1)));
+        assert_eq!(s.pop_due(at(30_000)), Some((at(20_000), 0)));
     }
 
     #[test]
