@@ -177,6 +177,15 @@ fn fill_until_full(
     }
 }
 
+/// A client and server with the default `Config`, connected over a clean
+/// simulated path of 10 ms each way.
+fn connected_over_10ms(seed: u64) -> (Net, Pair) {
+    let net = Net::sim(seed);
+    net.set_conditioner(LinkConditioner::new().latency(ms(10)));
+    let pair = Pair::connected(&net, Config::default(), Config::default());
+    (net, pair)
+}
+
 /// With the default `max_send_queue_delay`, small reliable messages queued
 /// faster than the path carries are refused once what waits unsent would
 /// take that long to leave (never under 4 KiB), long before the byte cap;
@@ -185,9 +194,7 @@ fn fill_until_full(
 #[test]
 fn a_backlog_past_the_queue_delay_is_refused_until_it_drains() {
     let _serial = serial();
-    let net = Net::sim(12);
-    net.set_conditioner(LinkConditioner::new().latency(ms(10)));
-    let mut pair = Pair::connected(&net, Config::default(), Config::default());
+    let (net, mut pair) = connected_over_10ms(12);
     let server = pair.server_addr();
     let sim = net.sim_net().expect("sim").clone();
     sim.set_address_down(server, true);
@@ -237,9 +244,7 @@ fn a_backlog_past_the_queue_delay_is_refused_until_it_drains() {
 #[test]
 fn a_quiet_connection_takes_a_burst_the_pacer_would_let_out_at_once() {
     let _serial = serial();
-    let net = Net::sim(32);
-    net.set_conditioner(LinkConditioner::new().latency(ms(10)));
-    let mut pair = Pair::connected(&net, Config::default(), Config::default());
+    let (_, mut pair) = connected_over_10ms(32);
     pair.pump_for(secs(2));
     let msg = [5u8; 100];
     for i in 0..150 {
@@ -256,9 +261,7 @@ fn a_quiet_connection_takes_a_burst_the_pacer_would_let_out_at_once() {
 #[test]
 fn a_60_hz_sender_is_bounded_by_the_path_not_by_the_queue_floor() {
     let _serial = serial();
-    let net = Net::sim(31);
-    net.set_conditioner(LinkConditioner::new().latency(ms(10)));
-    let mut pair = Pair::connected(&net, Config::default(), Config::default());
+    let (net, mut pair) = connected_over_10ms(31);
     let delivered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let d = delivered.clone();
     pair.server

@@ -5,12 +5,7 @@
 use super::receive::{OrderedReceiver, ReliableReceiver, SequencedReceiver};
 use super::send_buffer::{HeldBudget, ReliableSender, UnreliableSender};
 use super::sent::Fate;
-use crate::Delivery;
-
-/// Bytes a small message's frame adds on the wire (kind and channel, id,
-/// length): what the send-queue bound adds per unsent message, so that a
-/// queue of tiny messages is judged by what it takes to send.
-const FRAME_OVERHEAD: usize = 5;
+use crate::{wire, Delivery};
 
 /// The send side of a channel.
 #[derive(Debug)]
@@ -170,15 +165,17 @@ impl Channel {
     }
 
     /// What a send checks, in one look: payload bytes held and messages held
-    /// (for the byte cap), and the unsent ones' size on the wire, frame
-    /// headers included (for the delay bound).
+    /// (for the byte cap), and the unsent ones' size on the wire, each with
+    /// a small message's frame header (for the delay bound, so a queue of
+    /// tiny messages is judged by what it takes to send).
     pub fn sizes(&self) -> (usize, usize, usize) {
+        let header = wire::message_frame_len(self.delivery, false, 0);
         match &self.outbox {
-            Outbox::Unreliable(u) => (u.bytes(), u.len(), u.bytes() + u.len() * FRAME_OVERHEAD),
+            Outbox::Unreliable(u) => (u.bytes(), u.len(), u.bytes() + u.len() * header),
             Outbox::Reliable(r) => (
                 r.bytes(),
                 r.len(),
-                r.unsent_bytes() + r.unsent_len() * FRAME_OVERHEAD,
+                r.unsent_bytes() + r.unsent_len() * header,
             ),
         }
     }

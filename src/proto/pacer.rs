@@ -38,11 +38,17 @@ impl Pacer {
         }
     }
 
-    fn refill(&mut self, now: Instant, rate: f64) {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = self.last.max(now);
+    /// The balance at `at`, refilled at `rate` since the last refill (a
+    /// time before it reads that refill's balance).
+    fn refilled(&self, at: Instant, rate: f64) -> f64 {
+        let elapsed = at.saturating_duration_since(self.last).as_secs_f64();
         let cap = burst_bytes(rate).max(self.tokens);
-        self.tokens = (self.tokens + elapsed * rate).min(cap);
+        (self.tokens + elapsed * rate).min(cap)
+    }
+
+    fn refill(&mut self, now: Instant, rate: f64) {
+        self.tokens = self.refilled(now, rate);
+        self.last = self.last.max(now);
     }
 
     /// Whether a packet may go now at `rate` bytes per second.
@@ -53,11 +59,9 @@ impl Pacer {
 
     /// Bytes that may leave at once at `at`, at `rate` (never negative):
     /// the refill [`may_send`](Self::may_send) would make then, without
-    /// making it. A time before the last refill reads that refill's balance.
+    /// making it.
     pub fn balance_at(&self, at: Instant, rate: f64) -> f64 {
-        let elapsed = at.saturating_duration_since(self.last).as_secs_f64();
-        let cap = burst_bytes(rate).max(self.tokens);
-        (self.tokens + elapsed * rate).min(cap).max(0.0)
+        self.refilled(at, rate).max(0.0)
     }
 
     /// A packet of `bytes` went out.

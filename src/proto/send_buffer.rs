@@ -166,14 +166,11 @@ impl ReliableSender {
         fits: impl Fn(usize, bool) -> bool,
     ) -> Option<Outgoing<'_>> {
         while let Some(&(id, second)) = self.resend.front() {
-            let index = seq_diff(id, self.base_id);
-            let Some(slot) = usize::try_from(index)
-                .ok()
-                .and_then(|i| self.slots.get_mut(i))
-            else {
+            let Some(index) = self.index_of(id) else {
                 self.resend.pop_front();
                 continue;
             };
+            let slot = &mut self.slots[index];
             if slot.acked {
                 slot.queued_for_resend = false;
                 self.resend.pop_front();
@@ -187,7 +184,7 @@ impl ReliableSender {
             if !second {
                 self.echo.push(id);
             }
-            let slot = &self.slots[index as usize];
+            let slot = &self.slots[index];
             return Some(Outgoing {
                 id,
                 payload: slot.payload.as_slice(),
@@ -251,12 +248,16 @@ impl ReliableSender {
         self.span_held + self.straddle
     }
 
+    /// Where message `id` sits in `slots`, if it is still held.
+    fn index_of(&self, id: u16) -> Option<usize> {
+        usize::try_from(seq_diff(id, self.base_id))
+            .ok()
+            .filter(|&i| i < self.slots.len())
+    }
+
     fn slot_mut(&mut self, id: u16) -> Option<&mut Slot> {
-        let index = seq_diff(id, self.base_id);
-        if index < 0 {
-            return None;
-        }
-        self.slots.get_mut(index as usize)
+        let index = self.index_of(id)?;
+        self.slots.get_mut(index)
     }
 
     /// A packet carrying `id` was acknowledged.

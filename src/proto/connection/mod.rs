@@ -636,11 +636,7 @@ impl Connection {
     /// has anything to do: open, no ping, ack or message waiting to leave.
     /// An owner woken early may then sleep on without servicing it.
     pub fn idle_until(&self, now: Instant) -> Option<Instant> {
-        let waiting = self.ping_pending
-            || self.ack_pending
-            || !self.late_acks.is_empty()
-            || !self.maybe_pending.is_empty();
-        if waiting || self.state != State::Open {
+        if self.state != State::Open || self.may_transmit() {
             return None;
         }
         self.next_deadline().filter(|d| *d > now)

@@ -65,8 +65,8 @@ impl Connection {
         // Frames are parsed and checked before any takes effect, and kept,
         // so the common packet of a few frames is parsed once.
         let mut parsed = ArrayVec::<Frame<'_>, KEPT_FRAMES>::new();
-        let kept = match self.validate_frames(frames, &mut parsed) {
-            Ok(kept) => kept,
+        let all_kept = match self.validate_frames(frames, &mut parsed) {
+            Ok(all_kept) => all_kept,
             Err(violation) => {
                 match violation {
                     Some(reason) => self.close_with(CloseCause::Violation(reason)),
@@ -112,22 +112,14 @@ impl Connection {
         self.stats.in_bytes += datagram.len() as u64;
         self.on_ack(now, header);
 
+        // Taken in order until one says to stop; a packet with more frames
+        // than were kept is parsed again.
         let arrival = (now, header.seq, fresh);
-        match kept {
-            Some(_) => {
-                for frame in parsed {
-                    if !self.apply_frame(arrival, frame, datagram) {
-                        return;
-                    }
-                }
-            }
-            None => {
-                for frame in FrameIter::new(frames).flatten() {
-                    if !self.apply_frame(arrival, frame, datagram) {
-                        return;
-                    }
-                }
-            }
+        let mut apply = |frame| self.apply_frame(arrival, frame, datagram);
+        if all_kept {
+            parsed.into_iter().all(&mut apply);
+        } else {
+            FrameIter::new(frames).flatten().all(&mut apply);
         }
     }
 
@@ -261,23 +253,21 @@ impl Connection {
     }
 
     /// Checks every frame of a packet before any takes effect, keeping the
-    /// first [`KEPT_FRAMES`] in `kept`. `Ok(Some(n))`: all `n` frames were
-    /// kept; `Ok(None)`: there were more, to be parsed again.
+    /// first [`KEPT_FRAMES`] in `kept`. `Ok(true)`: every frame was kept;
+    /// `Ok(false)`: there were more, to be parsed again.
     /// `Err(None)`: malformed, drop the packet. `Err(Some(why))`: the peer lies.
     fn validate_frames<'a>(
         &self,
         frames: &'a [u8],
         kept: &mut ArrayVec<Frame<'a>, KEPT_FRAMES>,
-    ) -> Result<Option<usize>, Option<&'static str>> {
-        let mut n = 0;
+    ) -> Result<bool, Option<&'static str>> {
+        let mut all_kept = true;
         for frame in FrameIter::new(frames) {
             let Ok(frame) = frame else { return Err(None) };
             self.validate_frame(&frame).map_err(Some)?;
-            // Past the capacity the frames are parsed again when applied.
-            let _ = kept.try_push(frame);
-            n += 1;
+            all_kept &= kept.try_push(frame).is_ok();
         }
-        Ok((n <= KEPT_FRAMES).then_some(n))
+        Ok(all_kept)
     }
 
     /// Whether a parsed frame fits this side's channels and receive windows.
