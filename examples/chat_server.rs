@@ -23,7 +23,6 @@ mod common;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chat::ChatMsg;
@@ -71,10 +70,6 @@ struct Room {
     joining: HashMap<SocketAddr, String>,
 }
 
-fn lock(room: &Mutex<Room>) -> MutexGuard<'_, Room> {
-    room.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// Sends `msg` to everyone, reliably and in order.
 fn broadcast(server: &mut ChatServer, msg: &ChatMsg) {
     // A chat message always encodes; a peer whose queue is full misses it.
@@ -101,11 +96,12 @@ fn main() -> ExitCode {
 }
 
 fn run(o: &Options) -> Result<(), Error> {
-    let room = Arc::new(Mutex::new(Room::default()));
+    // The room is the game's own state: every update hands it to the
+    // handlers (`update_with`), so they need no shared ownership or lock.
+    let mut room = Room::default();
     let mut server = ChatServer::new(Config::default());
 
-    let r = room.clone();
-    server.on_connect_request(move |_, request| {
+    server.on_connect_request_with(|_, room: &mut Room, request| {
         let name = std::str::from_utf8(&request.payload)
             .map_err(|_| "name must be UTF-8".to_owned())?
             .trim();
@@ -117,7 +113,6 @@ fn run(o: &Options) -> Result<(), Error> {
                 "name must be at most {MAX_NAME} bytes, no control characters"
             ));
         }
-        let mut room = lock(&r);
         if room.names.values().any(|n| n == name) {
             return Err(format!("name {name:?} is taken"));
         }
@@ -125,56 +120,48 @@ fn run(o: &Options) -> Result<(), Error> {
         Ok(())
     });
 
-    let r = room.clone();
-    server.on_connect(move |server, peer| {
+    server.on_connect_with(|server, room: &mut Room, peer| {
         let addr = server.peer_addr(peer);
-        let name = {
-            let mut room = lock(&r);
-            let name = addr
-                .and_then(|a| room.joining.remove(&a))
-                .unwrap_or_else(|| format!("peer{peer}"));
-            room.names.insert(peer, name.clone());
-            name
-        };
+        let name = addr
+            .and_then(|a| room.joining.remove(&a))
+            .unwrap_or_else(|| format!("peer{peer}"));
+        room.names.insert(peer, name.clone());
         let line = format!("* {name} joined");
         match addr {
             Some(addr) => println!("{line} from {addr}"),
             None => println!("{line}"),
         }
         announce(server, &line);
-        let mut here: Vec<String> = lock(&r).names.values().cloned().collect();
+        let mut here: Vec<String> = room.names.values().cloned().collect();
         here.sort();
         let welcome = format!("* welcome, {name}; here: {}", here.join(", "));
         let _ = server.send(peer, &ChatMsg::Notice(welcome), Delivery::ReliableOrdered);
     });
 
-    let r = room.clone();
-    server.on_message(move |server, peer, message| {
+    server.on_message_with(|server, room: &mut Room, peer, message| {
         let ChatMsg::Say(text) = message else {
             // Only the server sends the other kinds.
             return;
         };
-        let from = lock(&r).names.get(&peer).cloned().unwrap_or_default();
+        let from = room.names.get(&peer).cloned().unwrap_or_default();
         let text = chat::cut(text.trim_end()).to_owned();
         println!("[{from}] {text}");
         broadcast(server, &ChatMsg::Said { from, text });
     });
 
-    let r = room.clone();
-    server.on_disconnect(move |server, peer, reason| {
-        let name = lock(&r).names.remove(&peer).unwrap_or_default();
+    server.on_disconnect_with(|server, room: &mut Room, peer, reason| {
+        let name = room.names.remove(&peer).unwrap_or_default();
         println!("* {name} left ({reason})");
         announce(server, &format!("* {name} left"));
     });
 
-    let r = room.clone();
-    server.on_error(move |server, peer, error| {
+    server.on_error_with(|server, room: &mut Room, peer, error| {
         if let Error::Decode { .. } = error {
             // Dropped and counted; the peer stays connected.
             println!("* ignored a message from peer {peer}: {error}");
             return;
         }
-        let name = lock(&r).names.remove(&peer).unwrap_or_default();
+        let name = room.names.remove(&peer).unwrap_or_default();
         println!("* {name} lost ({error})");
         announce(server, &format!("* {name} lost connection"));
     });
@@ -189,7 +176,7 @@ fn run(o: &Options) -> Result<(), Error> {
         if stop_at.is_some_and(|t| Instant::now() >= t) {
             break;
         }
-        server.update();
+        server.update_with(&mut room);
         server.wait(Duration::from_millis(10));
     }
 
@@ -200,10 +187,10 @@ fn run(o: &Options) -> Result<(), Error> {
     server.disconnect_all();
     let bound = Instant::now() + server.config().linger + Duration::from_millis(500);
     loop {
-        server.update();
+        server.update_with(&mut room);
         if server.next_deadline().is_none() || Instant::now() >= bound {
             // One more turn sends the final disconnect copies of peers that just closed.
-            server.update();
+            server.update_with(&mut room);
             break;
         }
         server.wait(Duration::from_millis(5));

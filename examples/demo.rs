@@ -766,7 +766,7 @@ fn run(o: &Options) -> Result<bool, Box<dyn std::error::Error>> {
         match phase {
             Phase::Connecting => {
                 let failed = logs.iter().any(|l| lock(l).failure.is_some());
-                let all = clients.iter().all(GameClient::is_connected);
+                let all = clients.iter().all(|c| c.is_connected());
                 if all || failed || in_phase >= Duration::from_secs(5) {
                     connect_failed = !all;
                     for (i, l) in logs.iter().enumerate() {

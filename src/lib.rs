@@ -75,17 +75,16 @@
 //!   logged per packet at info level, and without a subscriber nothing is
 //!   logged at all.
 
-mod backend;
 mod client;
 pub mod clock;
 mod config;
 mod delivery;
+mod endpoint;
 mod error;
-mod handlers;
+mod legume;
 mod message;
 mod metrics;
 pub mod proto;
-mod route;
 mod server;
 mod threads;
 pub mod transport;
@@ -95,15 +94,15 @@ pub mod wire;
 pub use client::{Client, ClientEvent, ClientState};
 pub use config::Config;
 pub use delivery::Delivery;
+pub use endpoint::{HandlerId, Transport, UdpTransport};
 pub use error::{DisconnectReason, Error, RejectReason};
-pub use handlers::HandlerId;
 pub use message::Message;
-pub use metrics::{Metrics, MetricsHandle};
+pub use metrics::{Metrics, MetricsHandle, ServerMetricsHandle, ServerStats};
 pub use metrics::{MetricsSnapshot, PeerMetrics, Prometheus, ServerMetricsSnapshot};
-pub use server::{ConnectRequestInfo, Server, ServerEvent, ServerMetricsHandle, ServerStats};
+pub use server::{ConnectRequestInfo, Server, ServerEvent};
 pub use threads::{ClientHandle, ServerHandle};
 pub use transport::sim::{BurstLoss, LinkConditioner, SimNetwork};
-pub use typed::{TypedClient, TypedClientEvent, TypedServer, TypedServerEvent};
+pub use typed::{Bincode, Codec, TypedClient, TypedClientEvent, TypedServer, TypedServerEvent};
 
 /// Identifies a peer connected to a [`Server`]; never reused within a server's life.
 pub type PeerId = u64;

@@ -142,7 +142,7 @@ fn typed_broadcast_reaches_every_client() {
     let ok = net.run_until(secs(2), || {
         server.update();
         clients.iter_mut().for_each(TypedClient::update);
-        server.peer_count() == 3 && clients.iter().all(TypedClient::is_connected)
+        server.peer_count() == 3 && clients.iter().all(|c| c.is_connected())
     });
     assert!(ok, "clients did not connect");
 

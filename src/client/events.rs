@@ -1,10 +1,10 @@
 //! What a client reports: its state, its events for the pull path, and the
-//! handler types behind `on_*`.
+//! handlers behind `on_*`.
 
 use serde::Serialize;
 
 use super::Client;
-use crate::handlers::{HandlerList, Registry};
+use crate::endpoint::handler_set;
 use crate::{DisconnectReason, Error, Message, RejectReason};
 
 /// Where a client stands.
@@ -35,27 +35,19 @@ pub enum ClientEvent {
     Disconnected(DisconnectReason),
 }
 
-pub(super) type AcceptedFn = dyn FnMut(&mut Client) + Send;
-pub(super) type RejectedFn = dyn FnMut(&mut Client, &RejectReason) + Send;
-pub(super) type MessageFn = dyn FnMut(&mut Client, &Message) + Send;
-pub(super) type ErrorFn = dyn FnMut(&mut Client, &Error) + Send;
-pub(super) type DisconnectFn = dyn FnMut(&mut Client, &DisconnectReason) + Send;
-
-#[derive(Default)]
-pub(super) struct ClientHandlers {
-    pub(super) accepted: HandlerList<AcceptedFn>,
-    pub(super) rejected: HandlerList<RejectedFn>,
-    pub(super) message: HandlerList<MessageFn>,
-    pub(super) error: HandlerList<ErrorFn>,
-    pub(super) disconnect: HandlerList<DisconnectFn>,
-}
-
-impl ClientHandlers {
-    pub(super) fn merge(&mut self, added: ClientHandlers, registry: &Registry) {
-        self.accepted.merge(added.accepted, registry);
-        self.rejected.merge(added.rejected, registry);
-        self.message.merge(added.message, registry);
-        self.error.merge(added.error, registry);
-        self.disconnect.merge(added.disconnect, registry);
+handler_set! {
+    /// The client's handlers, one list per event.
+    struct ClientHandlers [] for Client where [] {
+        /// Registers a handler for "the server accepted the connection".
+        pub accepted: on_connect_accepted / on_connect_accepted_with ();
+        /// Registers a handler for "the server refused the connection".
+        pub rejected: on_connect_rejected / on_connect_rejected_with (reason: &RejectReason);
+        /// Registers a handler for messages from the server.
+        pub message: on_message / on_message_with (message: &Message);
+        /// Registers a handler for a connection lost without a graceful close
+        /// (timeout, protocol violation, connect timeout).
+        pub error: on_error / on_error_with (error: &Error);
+        /// Registers a handler for a graceful close by the server.
+        pub disconnect: on_disconnect / on_disconnect_with (reason: &DisconnectReason);
     }
 }

@@ -15,15 +15,17 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde::{Serialize, Serializer};
 
-use crate::proto::Connection;
+use crate::proto::ConnectionSnapshot;
 
 mod json;
 mod prometheus;
 mod server;
+mod server_handle;
 
 pub use prometheus::Prometheus;
 pub(crate) use server::ServerTally;
-pub use server::{PeerMetrics, ServerMetricsSnapshot};
+pub use server::{PeerMetrics, ServerMetricsSnapshot, ServerStats};
+pub use server_handle::ServerMetricsHandle;
 
 fn as_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64() * 1000.0)
@@ -141,14 +143,13 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// A snapshot of `conn`, with bandwidth from `meter`.
-    pub(crate) fn of(conn: &Connection, meter: &BandwidthMeter) -> Metrics {
-        let s = conn.stats();
-        let rtt = conn.rtt();
+    /// The metrics of a connection's `snapshot`, with bandwidth from `meter`.
+    pub(crate) fn from_snapshot(c: &ConnectionSnapshot, meter: &BandwidthMeter) -> Metrics {
+        let s = &c.counters;
         let resolved = s.packets_acked + s.packets_lost;
         let lost = s.packets_lost.saturating_sub(s.spurious_losses);
         Metrics {
-            latency: rtt.srtt().unwrap_or_default(),
+            latency: c.srtt.unwrap_or_default(),
             in_bytes: s.in_bytes,
             out_bytes: s.out_bytes,
             in_packets: s.in_packets,
@@ -156,18 +157,18 @@ impl Metrics {
             in_messages: s.in_messages,
             out_messages: s.out_messages,
             keepalive_count: s.keepalive_count,
-            reorder_queue: conn.reorder_queue(),
-            pending_acks: conn.pending_acks(),
-            out_buffer_bytes: conn.unsent_bytes(),
-            send_buffer_bytes: conn.buffered_bytes(),
-            reliable_in_flight: conn.reliable_in_flight(),
-            congestion_window: conn.congestion_window(),
+            reorder_queue: c.reorder_queue,
+            pending_acks: c.pending_acks,
+            out_buffer_bytes: c.unsent_bytes,
+            send_buffer_bytes: c.buffered_bytes,
+            reliable_in_flight: c.reliable_in_flight,
+            congestion_window: c.congestion_window,
             late_packets: s.late_packets,
-            srtt: rtt.srtt().unwrap_or_default(),
-            rtt_var: rtt.rttvar(),
-            rtt_p50: rtt.percentile(50.0).unwrap_or_default(),
-            rtt_p99: rtt.percentile(99.0).unwrap_or_default(),
-            rtt_max: rtt.percentile(100.0).unwrap_or_default(),
+            srtt: c.srtt.unwrap_or_default(),
+            rtt_var: c.rttvar,
+            rtt_p50: c.rtt_p50.unwrap_or_default(),
+            rtt_p99: c.rtt_p99.unwrap_or_default(),
+            rtt_max: c.rtt_max.unwrap_or_default(),
             packet_loss: if resolved == 0 {
                 0.0
             } else {
@@ -184,10 +185,10 @@ impl Metrics {
             send_failures: s.send_failures,
             in_bandwidth: meter.in_rate,
             out_bandwidth: meter.out_rate,
-            send_rate: conn.send_rate(),
-            delivery_rate: conn.delivery_rate(),
-            queue_time: conn.queue_time(),
-            held_bytes: conn.held_bytes(),
+            send_rate: c.send_rate,
+            delivery_rate: c.delivery_rate,
+            queue_time: c.queue_time,
+            held_bytes: c.held_bytes,
             messages_fragmented: s.messages_fragmented,
             messages_reassembled: s.messages_reassembled,
             fragments_dropped: s.fragments_dropped,

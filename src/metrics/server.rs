@@ -15,7 +15,28 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::{BandwidthMeter, Metrics};
-use crate::{PeerId, ServerStats};
+use crate::PeerId;
+
+/// Counters of the server's listening socket, outside any connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ServerStats {
+    /// Datagrams received on the socket.
+    pub datagrams_in: u64,
+    /// Connect requests answered with a challenge.
+    pub challenges_sent: u64,
+    /// Handshakes completed and accepted.
+    pub accepted: u64,
+    /// Handshakes rejected (full, version, or by a handler).
+    pub rejected: u64,
+    /// Handshake packets ignored because new connections are off.
+    pub ignored_not_accepting: u64,
+    /// Challenge responses whose cookie was invalid or expired.
+    pub bad_cookies: u64,
+    /// Handshake replies not sent because a rate limit was reached.
+    pub replies_rate_limited: u64,
+    /// Datagrams that failed to parse, came from no known peer, or had a wrong token.
+    pub invalid_datagrams: u64,
+}
 
 /// One peer's metrics, as a server snapshot lists them.
 ///

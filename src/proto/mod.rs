@@ -19,42 +19,24 @@ mod rate;
 mod reassembly;
 mod receive;
 mod received;
+mod route;
 mod rtt;
 mod send_buffer;
 mod sent;
 mod seq;
+mod snapshot;
 mod stats;
 
 pub use connection::{CloseCause, ConnEvent, Connection, MESSAGE_OVERHEAD};
 pub use reassembly::HELD_PIECE_OVERHEAD;
+pub use route::{Payload, Route};
 pub use rtt::RttEstimator;
 pub use seq::{seq_diff, seq_newer};
+pub use snapshot::ConnectionSnapshot;
 pub use stats::ConnectionStats;
 
 /// A well-spread fraction in 0..1 for `n` (golden-ratio sequence), used to
 /// stagger keepalive timers deterministically.
 pub(crate) fn spread(n: u64) -> f64 {
     (n as f64 * 0.618_033_988_749_895).fract()
-}
-
-/// Drains every datagram `conn` has to send into `socket`, addressed to `to`,
-/// and flushes the socket's send batch. A datagram the socket refuses is
-/// counted and dropped, as the network would.
-pub(crate) fn transmit(
-    conn: &mut Connection,
-    socket: &mut dyn crate::transport::Socket,
-    buf: &mut Vec<u8>,
-    to: std::net::SocketAddr,
-    now: std::time::Instant,
-) {
-    while conn.poll_transmit(now, buf) {
-        if socket.queue_send(buf, to).is_err() {
-            conn.note_send_failure();
-        }
-    }
-    // Flushed per connection, so every refusal the socket reports is one of
-    // this connection's datagrams.
-    for _ in 0..socket.flush_sends() {
-        conn.note_send_failure();
-    }
 }

@@ -8,7 +8,12 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::connection::ACK_DELAY;
+/// When the owner updates this connection at least this often, an ack with
+/// nothing to ride on waits up to this long for a packet with frames (a reply
+/// to what it acknowledges, say) instead of leaving alone; the peer's RTT
+/// sample grows by at most this much. An owner updating less often acks at
+/// once, as the wait would last until its next update.
+pub(crate) const ACK_DELAY: Duration = Duration::from_millis(1);
 
 /// RTT estimator of one connection.
 #[derive(Debug)]

@@ -1,20 +1,13 @@
 //! What a server reports: its events, the connect request its handler
-//! decides, its socket counters, the handle its metrics are published to,
-//! and the handler types behind `on_*`.
+//! decides, and the handlers behind `on_*`.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
-use parking_lot::Mutex;
-use serde::Serialize;
 
 use super::Server;
-use crate::handlers::{HandlerList, Registry};
-use crate::metrics::{PeerMetrics, ServerMetricsSnapshot, ServerTally};
-use crate::{DisconnectReason, Error, Message, Metrics, PeerId};
+use crate::endpoint::{handler_set, PeerEvent};
+use crate::{DisconnectReason, Error, Message, PeerId};
 
 /// A connection request, as the `on_connect_request` handler sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,164 +51,33 @@ pub enum ServerEvent {
     },
 }
 
-/// Counters of the server's listening socket, outside any connection.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct ServerStats {
-    /// Datagrams received on the socket.
-    pub datagrams_in: u64,
-    /// Connect requests answered with a challenge.
-    pub challenges_sent: u64,
-    /// Handshakes completed and accepted.
-    pub accepted: u64,
-    /// Handshakes rejected (full, version, or by a handler).
-    pub rejected: u64,
-    /// Handshake packets ignored because new connections are off.
-    pub ignored_not_accepting: u64,
-    /// Challenge responses whose cookie was invalid or expired.
-    pub bad_cookies: u64,
-    /// Handshake replies not sent because a rate limit was reached.
-    pub replies_rate_limited: u64,
-    /// Datagrams that failed to parse, came from no known peer, or had a wrong token.
-    pub invalid_datagrams: u64,
-}
-
-pub(super) type ConnectRequestFn =
-    dyn FnMut(&mut Server, &ConnectRequestInfo) -> Result<(), String> + Send;
-pub(super) type ConnectedFn = dyn FnMut(&mut Server, PeerId) + Send;
-pub(super) type MessageFn = dyn FnMut(&mut Server, PeerId, &Message) + Send;
-pub(super) type ErrorFn = dyn FnMut(&mut Server, PeerId, &Error) + Send;
-pub(super) type DisconnectFn = dyn FnMut(&mut Server, PeerId, &DisconnectReason) + Send;
-
-#[derive(Default)]
-pub(super) struct ServerHandlers {
-    pub(super) connect_request: HandlerList<ConnectRequestFn>,
-    pub(super) connected: HandlerList<ConnectedFn>,
-    pub(super) message: HandlerList<MessageFn>,
-    pub(super) error: HandlerList<ErrorFn>,
-    pub(super) disconnect: HandlerList<DisconnectFn>,
-}
-
-impl ServerHandlers {
-    pub(super) fn merge(&mut self, added: ServerHandlers, registry: &Registry) {
-        self.connect_request.merge(added.connect_request, registry);
-        self.connected.merge(added.connected, registry);
-        self.message.merge(added.message, registry);
-        self.error.merge(added.error, registry);
-        self.disconnect.merge(added.disconnect, registry);
-    }
-}
-
-/// Metrics of the whole server and of every peer, published by
-/// [`Server::publish_metrics`] and read from any thread.
-///
-/// Clones share one slot. Reading clones the latest snapshot out of the slot
-/// and never waits for the game loop; publishing never waits for a reader
-/// (a publish that meets a reader is skipped). The handle also keeps the
-/// running totals behind [`ServerMetricsSnapshot`]'s traffic counters and
-/// rates, so use one handle per server and publish regularly (every update,
-/// or at least once a second): a departed peer's traffic counts up to the
-/// last publish that saw it, and rates are measured between publishes at
-/// least 250 ms apart.
-///
-/// ```no_run
-/// use lentil::{Config, Server, ServerMetricsHandle};
-/// let mut server = Server::new(Config::default());
-/// server.listen("0.0.0.0:9000")?;
-/// let handle = ServerMetricsHandle::default();
-/// let reader = handle.clone();
-/// std::thread::spawn(move || loop {
-///     let text = reader.server_snapshot().to_prometheus();
-///     // serve `text` on the scrape endpoint
-///     # drop(text);
-///     std::thread::sleep(std::time::Duration::from_secs(5));
-/// });
-/// loop {
-///     server.update();
-///     server.publish_metrics(&handle);
-///     # break;
-/// }
-/// # Ok::<(), lentil::Error>(())
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct ServerMetricsHandle {
-    shared: Arc<SharedMetrics>,
-}
-
-#[derive(Debug, Default)]
-struct SharedMetrics {
-    /// The latest snapshot; readers hold the lock only to clone the `Arc`.
-    slot: Mutex<Arc<ServerMetricsSnapshot>>,
-    /// Totals and rates, touched only by publishers.
-    tally: Mutex<ServerTally>,
-}
-
-impl ServerMetricsHandle {
-    /// The latest published metrics of every peer, by id (empty before the
-    /// first publish).
-    ///
-    /// ```
-    /// let handle = lentil::ServerMetricsHandle::default();
-    /// assert!(handle.snapshot().is_empty());
-    /// ```
-    pub fn snapshot(&self) -> HashMap<PeerId, Metrics> {
-        self.latest()
-            .peer_metrics
-            .iter()
-            .map(|p| (p.peer, p.metrics.clone()))
-            .collect()
-    }
-
-    /// The latest published snapshot of the whole server, its peers included
-    /// (all zero before the first publish).
-    ///
-    /// ```
-    /// let handle = lentil::ServerMetricsHandle::default();
-    /// let snapshot = handle.server_snapshot();
-    /// assert_eq!((snapshot.peers, snapshot.accepted), (0, 0));
-    /// assert!(snapshot.peer_metrics.is_empty());
-    /// ```
-    pub fn server_snapshot(&self) -> ServerMetricsSnapshot {
-        ServerMetricsSnapshot::clone(&self.latest())
-    }
-
-    /// The latest published metrics of `peer`, if it was held by the server
-    /// then.
-    ///
-    /// ```
-    /// let handle = lentil::ServerMetricsHandle::default();
-    /// assert!(handle.peer(1).is_none());
-    /// ```
-    pub fn peer(&self, peer: PeerId) -> Option<Metrics> {
-        self.latest().peer(peer).map(|p| p.metrics.clone())
-    }
-
-    fn latest(&self) -> Arc<ServerMetricsSnapshot> {
-        Arc::clone(&self.shared.slot.lock())
-    }
-
-    /// Folds a server's state at `now` into the totals and publishes the
-    /// snapshot; returns false, without waiting, if another thread held the
-    /// handle.
-    pub(super) fn publish(
-        &self,
-        now: Instant,
-        stats: ServerStats,
-        peers: Vec<PeerMetrics>,
-    ) -> bool {
-        let Some(mut tally) = self.shared.tally.try_lock() else {
-            return false;
-        };
-        let snapshot = Arc::new(tally.snapshot(now, stats, peers));
-        drop(tally);
-        match self.shared.slot.try_lock() {
-            Some(mut slot) => {
-                // The old snapshot is dropped after the lock is released.
-                let old = std::mem::replace(&mut *slot, snapshot);
-                drop(slot);
-                drop(old);
-                true
+impl ServerEvent {
+    /// The server's event for `event` of `peer`'s connection.
+    pub(super) fn from_peer(peer: PeerId, event: PeerEvent) -> ServerEvent {
+        match event {
+            PeerEvent::Message(message) => ServerEvent::Message { peer, message },
+            PeerEvent::ClosedByPeer(reason) | PeerEvent::ClosedHere(reason) => {
+                ServerEvent::Disconnected { peer, reason }
             }
-            None => false,
+            PeerEvent::Lost(error) => ServerEvent::Error { peer, error },
         }
+    }
+}
+
+handler_set! {
+    /// The server's handlers, one list per event.
+    struct ServerHandlers [] for Server where [] {
+        /// Registers a handler that judges connect requests, writing its
+        /// rejection into `verdict` (see `Server::on_connect_request`).
+        pub(crate) connect_request: on_connect_request_decided / on_connect_request_decided_with
+            (request: &ConnectRequestInfo, verdict: &mut Result<(), String>);
+        /// Registers a handler for "a peer was accepted".
+        pub connected: on_connect / on_connect_with (peer: PeerId);
+        /// Registers a handler for messages from peers.
+        pub message: on_message / on_message_with (peer: PeerId, message: &Message);
+        /// Registers a handler for a peer lost without a graceful close.
+        pub error: on_error / on_error_with (peer: PeerId, error: &Error);
+        /// Registers a handler for a peer's graceful close.
+        pub disconnect: on_disconnect / on_disconnect_with (peer: PeerId, reason: &DisconnectReason);
     }
 }

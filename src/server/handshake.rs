@@ -1,39 +1,42 @@
 //! The server's side of the handshake: stateless challenges for connect
-//! requests, and for a challenge response whose cookie checks out, the
-//! application's decision and only then a new peer.
+//! requests, and for a challenge response whose cookie checks out, a
+//! [`PendingConnect`] for the game's decision, and only then a new peer.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::core::{Peer, ServerCore};
 use super::schedule::Slot;
-use super::{ConnectRequestInfo, Peer, Server, ServerEvent};
-use crate::handlers::run_handlers;
+use super::{log, ConnectRequestInfo, ServerEvent};
 use crate::metrics::BandwidthMeter;
 use crate::proto::Connection;
 use crate::wire::{self, Accept, ChallengeResponse, ConnectRequest, Reject, RejectCode};
 use crate::{Error, PeerId, RejectReason};
 
-impl Server {
-    /// Sends `send_buf` to the unverified address `to` if the handshake reply
-    /// budgets allow it.
-    /// Returns whether it went out.
-    pub(super) fn reply(&mut self, to: SocketAddr, now: Instant) -> bool {
+/// A proven client waiting for the game to accept or reject it.
+#[derive(Debug)]
+pub(super) struct PendingConnect {
+    /// What the `on_connect_request` handlers see.
+    pub(super) info: ConnectRequestInfo,
+    nonce: u64,
+    window: u16,
+    /// The peer already at this address, replaced if this one is accepted.
+    replaces: Option<PeerId>,
+}
+
+impl ServerCore {
+    /// Queues a reply to the unverified address `to` if the handshake reply
+    /// budgets allow it; returns whether it was queued.
+    fn reply(&mut self, to: SocketAddr, now: Instant, write: impl FnOnce(&mut Vec<u8>)) -> bool {
         if !self.reply_limiter.allow(to.ip(), now) {
             self.stats.replies_rate_limited += 1;
             return false;
         }
-        self.reply_verified(to);
+        // A lost reply is repeated when the client repeats its request.
+        self.transmits.push_with(to, None, write);
         true
-    }
-
-    /// Sends `send_buf` to `to`, whose cookie proved it receives at that address.
-    pub(super) fn reply_verified(&mut self, to: SocketAddr) {
-        if let Some(socket) = self.socket.as_mut() {
-            // A lost reply is repeated when the client repeats its request.
-            let _ = socket.send_to(&self.send_buf, to);
-        }
     }
 
     pub(super) fn on_connect_request_packet(
@@ -47,160 +50,152 @@ impl Server {
             self.stats.ignored_not_accepting += 1;
             return;
         }
-        self.send_buf.clear();
         if req.version != wire::PROTOCOL_VERSION {
             let code = RejectCode::VersionMismatch {
                 server: wire::PROTOCOL_VERSION,
                 client: req.version,
             };
-            Reject {
-                nonce: req.nonce,
-                code,
-            }
-            .emit(&mut self.send_buf);
             self.stats.rejected += 1;
-        } else {
-            let cookie = self.cookies.issue(from, req.nonce, now);
-            wire::emit_challenge(&mut self.send_buf, req.nonce, &cookie);
-            if self.reply(from, now) {
-                self.stats.challenges_sent += 1;
-            }
+            let reason = RejectReason::VersionMismatch {
+                server: wire::PROTOCOL_VERSION,
+                client: req.version,
+            };
+            log::rejected(from, &reason, false);
+            self.reply(from, now, |buf| {
+                Reject {
+                    nonce: req.nonce,
+                    code,
+                }
+                .emit(buf)
+            });
             return;
         }
-        self.reply(from, now);
+        let cookie = self.cookies.issue(from, req.nonce, now);
+        if self.reply(from, now, |buf| {
+            wire::emit_challenge(buf, req.nonce, &cookie)
+        }) {
+            self.stats.challenges_sent += 1;
+        }
     }
 
-    /// Handles a challenge response whose cookie the caller has verified.
+    /// Handles a challenge response whose cookie the caller has verified:
+    /// repeats a lost accept, rejects at once when the server is full, or
+    /// hands back the request for the game's decision.
     pub(super) fn on_challenge_response(
         &mut self,
         from: SocketAddr,
         resp: ChallengeResponse<'_>,
         payload: Bytes,
         known: Option<PeerId>,
-        now: Instant,
-    ) {
-        if let Some(id) = known {
-            if let Some(peer) = self.peers.get(&id) {
-                if peer.nonce == resp.nonce {
-                    // Our Accept was lost (or this is a replay): repeat it, create nothing.
-                    let accept = Accept {
-                        nonce: resp.nonce,
-                        token: peer.conn.token(),
-                        window: self.config.reliable_window,
-                    };
-                    self.send_buf.clear();
-                    accept.emit(&mut self.send_buf);
-                    self.reply_verified(from);
-                    return;
-                }
+    ) -> Option<PendingConnect> {
+        if let Some(peer) = known.and_then(|id| self.peers.get(&id)) {
+            if peer.nonce == resp.nonce {
+                // Our Accept was lost (or this is a replay): repeat it, create nothing.
+                let accept = Accept {
+                    nonce: resp.nonce,
+                    token: peer.conn.token(),
+                    window: self.config.reliable_window,
+                };
+                self.transmits.push_with(from, None, |buf| accept.emit(buf));
+                return None;
             }
         }
         if !self.accept_new {
             self.stats.ignored_not_accepting += 1;
-            return;
+            log::dropped(from, "not accepting new connections");
+            return None;
         }
         if resp.version != wire::PROTOCOL_VERSION {
-            return;
+            return None;
         }
         // Every peer in the table holds a slot, closing ones too until they
         // leave it; one from this address is about to be replaced. Counted
         // without a scan: a handshake must not cost in proportion to the
         // peers, or repeated ones from a proven address would.
-        let replaced = usize::from(self.by_addr.get(&from).is_some());
+        let replaced = usize::from(known.is_some());
         let held_slots = self.peers.len().saturating_sub(replaced);
-        let decision = if held_slots >= self.config.max_clients {
-            Err(RejectReason::ServerFull)
-        } else {
-            self.ask_connect_handlers(&ConnectRequestInfo {
+        if held_slots >= self.config.max_clients {
+            self.reject(from, resp.nonce, RejectReason::ServerFull);
+            return None;
+        }
+        Some(PendingConnect {
+            info: ConnectRequestInfo {
                 addr: from,
                 payload,
-            })
-            .map_err(RejectReason::Custom)
-        };
-        self.send_buf.clear();
-        match decision {
-            Err(reason) => {
-                let code = match &reason {
-                    RejectReason::ServerFull => RejectCode::ServerFull,
-                    RejectReason::VersionMismatch { server, client } => {
-                        RejectCode::VersionMismatch {
-                            server: *server,
-                            client: *client,
-                        }
-                    }
-                    RejectReason::Custom(text) => RejectCode::Custom(text),
-                };
-                Reject {
-                    nonce: resp.nonce,
-                    code,
-                }
-                .emit(&mut self.send_buf);
-                self.stats.rejected += 1;
-            }
-            Ok(()) => {
-                if let Some(old) = known {
-                    // The same address finished a new handshake: the client restarted.
-                    self.remove_peer(old);
-                    self.events.push(ServerEvent::Error {
-                        peer: old,
-                        error: Error::SessionReplaced,
-                    });
-                }
-                let token = loop {
-                    let t: u32 = rand::random();
-                    if t != 0 {
-                        break t;
-                    }
-                };
-                let id = self.next_peer;
-                self.next_peer += 1;
-                let mut conn = Connection::new(&self.config, token, resp.window, now);
-                conn.set_keepalive_phase(crate::proto::spread(id));
-                conn.set_passive_keepalive();
-                self.peers.insert(
-                    id,
-                    Box::new(Peer {
-                        addr: from,
-                        nonce: resp.nonce,
-                        conn,
-                        meter: BandwidthMeter::default(),
-                        slot: Slot::default(),
-                    }),
-                );
-                if let Some(p) = self.peers.get_mut(&id) {
-                    self.schedule.touch(&mut p.slot, id);
-                }
-                self.by_addr.insert(from, id);
-                self.stats.accepted += 1;
-                self.events.push(ServerEvent::Connected {
-                    peer: id,
-                    addr: from,
-                });
-                Accept {
-                    nonce: resp.nonce,
-                    token,
-                    window: self.config.reliable_window,
-                }
-                .emit(&mut self.send_buf);
-            }
-        }
-        self.reply_verified(from);
+            },
+            nonce: resp.nonce,
+            window: resp.window,
+            replaces: known,
+        })
     }
 
-    pub(super) fn ask_connect_handlers(&mut self, info: &ConnectRequestInfo) -> Result<(), String> {
-        let mut list = std::mem::take(&mut self.handlers.connect_request);
-        let mut decision = Ok(());
-        run_handlers!(self, list, |h| {
-            let verdict = h(self, info);
-            if decision.is_ok() {
-                decision = verdict;
+    /// Carries out the game's decision on `pending`.
+    pub(super) fn decide(
+        &mut self,
+        pending: PendingConnect,
+        decision: Result<(), String>,
+        now: Instant,
+    ) {
+        let from = pending.info.addr;
+        if let Err(text) = decision {
+            self.reject(from, pending.nonce, RejectReason::Custom(text));
+            return;
+        }
+        if let Some(old) = pending.replaces {
+            // The same address finished a new handshake: the client restarted.
+            self.remove_peer(old);
+            self.events.push(ServerEvent::Error {
+                peer: old,
+                error: Error::SessionReplaced,
+            });
+        }
+        let token = loop {
+            let t: u32 = rand::random();
+            if t != 0 {
+                break t;
             }
+        };
+        let id = self.next_peer;
+        self.next_peer += 1;
+        let mut conn = Connection::new(&self.config, token, pending.window, now);
+        conn.set_keepalive_phase(crate::proto::spread(id));
+        conn.set_passive_keepalive();
+        let mut peer = Box::new(Peer {
+            addr: from,
+            nonce: pending.nonce,
+            conn,
+            meter: BandwidthMeter::default(),
+            slot: Slot::default(),
         });
-        list.merge(
-            std::mem::take(&mut self.handlers.connect_request),
-            &self.registry,
-        );
-        self.handlers.connect_request = list;
-        decision
+        self.schedule.touch(&mut peer.slot, id);
+        self.peers.insert(id, peer);
+        self.by_addr.insert(from, id);
+        self.stats.accepted += 1;
+        self.events.push(ServerEvent::Connected {
+            peer: id,
+            addr: from,
+        });
+        let accept = Accept {
+            nonce: pending.nonce,
+            token,
+            window: self.config.reliable_window,
+        };
+        self.transmits.push_with(from, None, |buf| accept.emit(buf));
+    }
+
+    /// Sends a reject to `to`, whose cookie proved it receives there.
+    fn reject(&mut self, to: SocketAddr, nonce: u64, reason: RejectReason) {
+        self.stats.rejected += 1;
+        log::rejected(to, &reason, true);
+        let code = match &reason {
+            RejectReason::ServerFull => RejectCode::ServerFull,
+            RejectReason::VersionMismatch { server, client } => RejectCode::VersionMismatch {
+                server: *server,
+                client: *client,
+            },
+            RejectReason::Custom(text) => RejectCode::Custom(text),
+        };
+        self.transmits
+            .push_with(to, None, |buf| Reject { nonce, code }.emit(buf));
     }
 }

@@ -5,8 +5,7 @@
 
 use std::net::SocketAddr;
 
-use crate::wire::{Packet, RejectCode};
-use crate::{Error, PeerId, ServerEvent, ServerStats};
+use crate::{Error, PeerId, RejectReason, ServerEvent, ServerStats};
 
 /// Logs one event of the server's event stream; messages are not logged.
 pub(super) fn event(event: &ServerEvent) {
@@ -39,7 +38,6 @@ pub(super) fn event(event: &ServerEvent) {
 /// The counters a handshake step may move, read before it runs, so what it
 /// did can be logged afterwards without threading logs through the handshake.
 pub(super) struct Handshake {
-    rejected: u64,
     rate_limited: u64,
     ignored: u64,
 }
@@ -47,32 +45,13 @@ pub(super) struct Handshake {
 impl Handshake {
     pub(super) fn counters(stats: &ServerStats) -> Self {
         Handshake {
-            rejected: stats.rejected,
             rate_limited: stats.replies_rate_limited,
             ignored: stats.ignored_not_accepting,
         }
     }
 
     /// Logs what the step that ran since [`counters`](Self::counters) did.
-    /// `reply` holds the packet it emitted (a reject is read back for its
-    /// reason); `verified` says whether the sender's cookie checked out:
-    /// only then is a rejection worth an info line, as an unverified
-    /// address may be spoofed and flooding.
-    pub(super) fn log_outcome(
-        &self,
-        from: SocketAddr,
-        stats: &ServerStats,
-        reply: &[u8],
-        verified: bool,
-    ) {
-        if stats.rejected != self.rejected {
-            let reason = reject_reason(reply);
-            if verified {
-                tracing::info!(addr = %from, %reason, "connection rejected");
-            } else {
-                tracing::debug!(addr = %from, %reason, "connect request rejected");
-            }
-        }
+    pub(super) fn log_outcome(&self, from: SocketAddr, stats: &ServerStats) {
         if stats.replies_rate_limited != self.rate_limited {
             dropped(from, "handshake reply rate limited");
         }
@@ -82,17 +61,14 @@ impl Handshake {
     }
 }
 
-/// The reason of the reject packet in `reply`.
-fn reject_reason(reply: &[u8]) -> String {
-    match Packet::parse(reply) {
-        Ok(Packet::Reject(reject)) => match reject.code {
-            RejectCode::ServerFull => "server full".to_owned(),
-            RejectCode::VersionMismatch { server, client } => {
-                format!("protocol version {client}, expected {server}")
-            }
-            RejectCode::Custom(text) => text.to_owned(),
-        },
-        _ => "unknown".to_owned(),
+/// Logs a rejected handshake; `verified` says whether the sender's cookie
+/// checked out: only then is a rejection worth an info line, as an
+/// unverified address may be spoofed and flooding.
+pub(super) fn rejected(from: SocketAddr, reason: &RejectReason, verified: bool) {
+    if verified {
+        tracing::info!(addr = %from, %reason, "connection rejected");
+    } else {
+        tracing::debug!(addr = %from, %reason, "connect request rejected");
     }
 }
 

@@ -1,86 +1,25 @@
-//! The server's side of thread handles and event forwarding: handing out
-//! [`ServerHandle`]s, applying what they queued, and opening the channel its
-//! events are copied to.
-
-use crossbeam_channel::Receiver;
+//! The server's side of thread handles: applying what they queued, through
+//! the same send path as the game loop's own sends.
 
 use super::{log, Server};
-use crate::route::Route;
-use crate::threads::{Recipient, ServerHandle, DEFAULT_HANDLE_CAPACITY};
-use crate::ServerEvent;
+use crate::proto::Payload;
+use crate::threads::Recipient;
 
 impl Server {
-    /// A handle other threads can queue messages through; they go out on the
-    /// next [`update`](Self::update). Every handle of a server shares one
-    /// queue of 1024 messages (see [`handle_with_capacity`](Self::handle_with_capacity)).
-    pub fn handle(&mut self) -> ServerHandle {
-        self.handle_with_capacity(DEFAULT_HANDLE_CAPACITY)
-    }
-
-    /// Like [`handle`](Self::handle); the first handle made sets the queue's
-    /// capacity (at least 1), later calls share that queue. One update takes
-    /// at most that many messages, so a thread that keeps queueing cannot
-    /// hold the game loop.
-    pub fn handle_with_capacity(&mut self, capacity: usize) -> ServerHandle {
-        ServerHandle::new(self.inbox.outbox(capacity))
-    }
-
-    /// Sends a copy of every event [`update`](Self::update) or
-    /// [`update_events`](Self::update_events) reports, from now on, to the
-    /// returned channel, for a consumer thread; handlers still run. The
-    /// channel holds at most `capacity` events (at least 1): when it is full
-    /// the game loop does not wait, the event is dropped for the channel and
-    /// counted ([`forwarded_events_dropped`](Self::forwarded_events_dropped)).
-    /// A second call moves forwarding to a new channel; dropping the receiver
-    /// stops it.
-    ///
-    /// ```
-    /// use lentil::{Config, Server, ServerEvent, SimNetwork};
-    /// let net = SimNetwork::new(3);
-    /// let mut server = Server::sandbox(Config::default(), &net);
-    /// server.listen("127.0.0.1:9000")?;
-    /// let events = server.forward_events(4096);
-    /// let consumer = std::thread::spawn(move || {
-    ///     // Ends when the server is dropped.
-    ///     for event in events {
-    ///         if let ServerEvent::Connected { peer, addr } = event {
-    ///             println!("peer {peer} joined from {addr}");
-    ///         }
-    ///     }
-    /// });
-    /// server.update();
-    /// drop(server);
-    /// consumer.join().expect("the consumer ran");
-    /// # Ok::<(), lentil::Error>(())
-    /// ```
-    pub fn forward_events(&mut self, capacity: usize) -> Receiver<ServerEvent> {
-        self.forward.open(capacity)
-    }
-
-    /// Events not forwarded because the channel of
-    /// [`forward_events`](Self::forward_events) was full.
-    pub fn forwarded_events_dropped(&self) -> u64 {
-        self.forward.dropped()
-    }
-
     /// Sends what handles queued since the last update; free while no handle
     /// was ever made.
     pub(super) fn apply_queued(&mut self) {
         for queued in self.inbox.drain() {
+            let payload = Payload::Queued(queued.payload);
             match queued.to {
                 Recipient::Peer(peer) => {
-                    let payload = queued.payload;
-                    let sent = self.queue_for(peer, |conn| match queued.route {
-                        Route::Delivery(delivery) => conn.send_queued(payload, delivery),
-                        Route::Channel(channel) => conn.send_queued_on(channel, payload),
-                    });
-                    if let Err(error) = sent {
+                    if let Err(error) = self.send_routed(peer, queued.route, payload) {
                         self.inbox.note_failed();
                         log::queued_send_failed(peer, &error);
                     }
                 }
                 Recipient::Everyone => {
-                    self.broadcast_routed(queued.payload, queued.route);
+                    self.core.broadcast(queued.route, payload);
                 }
             }
         }

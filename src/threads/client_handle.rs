@@ -3,8 +3,8 @@
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::queue::Outbox;
-use crate::route::Route;
+use super::queue::HandleSender;
+use crate::proto::Route;
 use crate::{Delivery, Error};
 
 /// A cloneable, `Send` handle through which other threads queue messages for
@@ -29,12 +29,12 @@ use crate::{Delivery, Error};
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClientHandle {
-    outbox: Outbox<()>,
+    sender: HandleSender<()>,
 }
 
 impl ClientHandle {
-    pub(crate) fn new(outbox: Outbox<()>) -> Self {
-        ClientHandle { outbox }
+    pub(crate) fn new(sender: HandleSender<()>) -> Self {
+        ClientHandle { sender }
     }
 
     /// Queues `message` with the given delivery mode.
@@ -44,13 +44,13 @@ impl ClientHandle {
 
     /// Like [`send`](Self::send), taking ownership of the bytes without copying.
     pub fn send_bytes(&self, message: Bytes, delivery: Delivery) -> Result<(), Error> {
-        self.outbox.push((), message, Route::Delivery(delivery))
+        self.sender.push((), message, Route::Delivery(delivery))
     }
 
     /// Queues `message` on `channel`, an index into `Config::channels`.
     pub fn send_on(&self, channel: u8, message: impl AsRef<[u8]>) -> Result<(), Error> {
         let bytes = Bytes::copy_from_slice(message.as_ref());
-        self.outbox.push((), bytes, Route::Channel(channel))
+        self.sender.push((), bytes, Route::Channel(channel))
     }
 
     /// Encodes `value` as a typed message (see [`TypedClient`](crate::TypedClient))
@@ -62,18 +62,18 @@ impl ClientHandle {
     /// Encodes `value` as a typed message and queues it on `channel`.
     pub fn send_typed_on<T: Serialize>(&self, channel: u8, value: &T) -> Result<(), Error> {
         let bytes = crate::typed::encode(value)?;
-        self.outbox.push((), bytes, Route::Channel(channel))
+        self.sender.push((), bytes, Route::Channel(channel))
     }
 
     /// Most messages the queue holds before sends fail with
     /// [`Error::HandleQueueFull`].
     pub fn capacity(&self) -> usize {
-        self.outbox.capacity()
+        self.sender.capacity()
     }
 
     /// Messages queued through this client's handles that it could not take
     /// when it applied them (shared by every handle of the client).
     pub fn failed_sends(&self) -> u64 {
-        self.outbox.failed()
+        self.sender.failed()
     }
 }

@@ -15,7 +15,7 @@ mod server_handle;
 
 pub use client_handle::ClientHandle;
 pub(crate) use forward::Forward;
-pub(crate) use queue::Inbox;
+pub(crate) use queue::HandleQueue;
 pub(crate) use server_handle::Recipient;
 pub use server_handle::ServerHandle;
 

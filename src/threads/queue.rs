@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use crate::route::Route;
+use crate::proto::Route;
 use crate::Error;
 
 /// A message a handle queued, for the endpoint's next update; `to` says who
@@ -24,16 +24,16 @@ pub(crate) struct Queued<T> {
 
 /// The handles' end: pushes without blocking.
 #[derive(Debug)]
-pub(crate) struct Outbox<T> {
+pub(crate) struct HandleSender<T> {
     tx: Sender<Queued<T>>,
     capacity: usize,
     /// Queued messages the endpoint could not take when it applied them.
     failed: Arc<AtomicU64>,
 }
 
-impl<T> Clone for Outbox<T> {
+impl<T> Clone for HandleSender<T> {
     fn clone(&self) -> Self {
-        Outbox {
+        HandleSender {
             tx: self.tx.clone(),
             capacity: self.capacity,
             failed: Arc::clone(&self.failed),
@@ -41,7 +41,7 @@ impl<T> Clone for Outbox<T> {
     }
 }
 
-impl<T> Outbox<T> {
+impl<T> HandleSender<T> {
     /// Queues one message, or says why not: the queue is full, or the
     /// endpoint was dropped.
     pub(crate) fn push(&self, to: T, payload: Bytes, route: Route) -> Result<(), Error> {
@@ -65,7 +65,7 @@ impl<T> Outbox<T> {
 
 /// The endpoint's end.
 #[derive(Debug)]
-pub(crate) struct Inbox<T> {
+pub(crate) struct HandleQueue<T> {
     open: Option<Open<T>>,
 }
 
@@ -73,32 +73,32 @@ pub(crate) struct Inbox<T> {
 struct Open<T> {
     rx: Receiver<Queued<T>>,
     /// Kept to hand out more handles onto the same queue.
-    outbox: Outbox<T>,
+    sender: HandleSender<T>,
 }
 
-impl<T> Default for Inbox<T> {
+impl<T> Default for HandleQueue<T> {
     fn default() -> Self {
-        Inbox { open: None }
+        HandleQueue { open: None }
     }
 }
 
-impl<T> Inbox<T> {
+impl<T> HandleQueue<T> {
     /// The handles' end, opening the queue with room for `capacity` messages
     /// (at least one) if it is not open yet; an open queue keeps its capacity.
-    pub(crate) fn outbox(&mut self, capacity: usize) -> Outbox<T> {
+    pub(crate) fn sender(&mut self, capacity: usize) -> HandleSender<T> {
         let open = self.open.get_or_insert_with(|| {
             let capacity = capacity.max(1);
             let (tx, rx) = crossbeam_channel::bounded(capacity);
             Open {
                 rx,
-                outbox: Outbox {
+                sender: HandleSender {
                     tx,
                     capacity,
                     failed: Arc::default(),
                 },
             }
         });
-        open.outbox.clone()
+        open.sender.clone()
     }
 
     /// The messages one update applies: those queued now, at most one
@@ -108,7 +108,7 @@ impl<T> Inbox<T> {
     /// (borrow itself mutably) while it runs.
     pub(crate) fn drain(&self) -> impl Iterator<Item = Queued<T>> {
         let (rx, budget) = match &self.open {
-            Some(open) => (Some(open.rx.clone()), open.outbox.capacity),
+            Some(open) => (Some(open.rx.clone()), open.sender.capacity),
             None => (None, 0),
         };
         std::iter::from_fn(move || rx.as_ref()?.try_recv().ok()).take(budget)
@@ -117,7 +117,7 @@ impl<T> Inbox<T> {
     /// Counts a queued message the endpoint could not take.
     pub(crate) fn note_failed(&self) {
         if let Some(open) = &self.open {
-            open.outbox.failed.fetch_add(1, Ordering::Relaxed);
+            open.sender.failed.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

@@ -3,8 +3,8 @@
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::queue::Outbox;
-use crate::route::Route;
+use super::queue::HandleSender;
+use crate::proto::Route;
 use crate::{Delivery, Error, PeerId};
 
 /// Who a message queued through a [`ServerHandle`] goes to.
@@ -43,12 +43,12 @@ pub(crate) enum Recipient {
 /// ```
 #[derive(Debug, Clone)]
 pub struct ServerHandle {
-    outbox: Outbox<Recipient>,
+    sender: HandleSender<Recipient>,
 }
 
 impl ServerHandle {
-    pub(crate) fn new(outbox: Outbox<Recipient>) -> Self {
-        ServerHandle { outbox }
+    pub(crate) fn new(sender: HandleSender<Recipient>) -> Self {
+        ServerHandle { sender }
     }
 
     /// Queues `message` for `peer` with the given delivery mode.
@@ -68,7 +68,7 @@ impl ServerHandle {
         message: Bytes,
         delivery: Delivery,
     ) -> Result<(), Error> {
-        self.outbox
+        self.sender
             .push(Recipient::Peer(peer), message, Route::Delivery(delivery))
     }
 
@@ -80,7 +80,7 @@ impl ServerHandle {
         message: impl AsRef<[u8]>,
     ) -> Result<(), Error> {
         let bytes = Bytes::copy_from_slice(message.as_ref());
-        self.outbox
+        self.sender
             .push(Recipient::Peer(peer), bytes, Route::Channel(channel))
     }
 
@@ -103,7 +103,7 @@ impl ServerHandle {
         value: &T,
     ) -> Result<(), Error> {
         let bytes = crate::typed::encode(value)?;
-        self.outbox
+        self.sender
             .push(Recipient::Peer(peer), bytes, Route::Channel(channel))
     }
 
@@ -112,14 +112,14 @@ impl ServerHandle {
     /// [`Server::broadcast`](crate::Server::broadcast)).
     pub fn broadcast(&self, message: impl AsRef<[u8]>, delivery: Delivery) -> Result<(), Error> {
         let bytes = Bytes::copy_from_slice(message.as_ref());
-        self.outbox
+        self.sender
             .push(Recipient::Everyone, bytes, Route::Delivery(delivery))
     }
 
     /// Like [`broadcast`](Self::broadcast), on `channel`.
     pub fn broadcast_on(&self, channel: u8, message: impl AsRef<[u8]>) -> Result<(), Error> {
         let bytes = Bytes::copy_from_slice(message.as_ref());
-        self.outbox
+        self.sender
             .push(Recipient::Everyone, bytes, Route::Channel(channel))
     }
 
@@ -130,26 +130,26 @@ impl ServerHandle {
         delivery: Delivery,
     ) -> Result<(), Error> {
         let bytes = crate::typed::encode(value)?;
-        self.outbox
+        self.sender
             .push(Recipient::Everyone, bytes, Route::Delivery(delivery))
     }
 
     /// Encodes `value` as a typed message and queues it for every peer on `channel`.
     pub fn broadcast_typed_on<T: Serialize>(&self, channel: u8, value: &T) -> Result<(), Error> {
         let bytes = crate::typed::encode(value)?;
-        self.outbox
+        self.sender
             .push(Recipient::Everyone, bytes, Route::Channel(channel))
     }
 
     /// Most messages the queue holds before sends fail with
     /// [`Error::HandleQueueFull`].
     pub fn capacity(&self) -> usize {
-        self.outbox.capacity()
+        self.sender.capacity()
     }
 
     /// Messages queued through this server's handles that it could not take
     /// when it applied them (shared by every handle of the server).
     pub fn failed_sends(&self) -> u64 {
-        self.outbox.failed()
+        self.sender.failed()
     }
 }

@@ -1,11 +1,61 @@
-//! The encoding of typed messages: bincode's standard configuration through
-//! serde, with a decode that a hostile peer cannot make allocate wildly.
+//! The encoding of typed messages: the [`Codec`] trait a game may implement
+//! for its own format, and the default, [`Bincode`]: bincode's standard
+//! configuration through serde, with a decode that a hostile peer cannot
+//! make allocate wildly.
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::{Error, PeerId};
+
+/// Turns a game's messages of type `M` into bytes and back, for
+/// [`TypedClient`](crate::TypedClient) and [`TypedServer`](crate::TypedServer).
+///
+/// A decode sees bytes a hostile peer chose: it must fail with an error,
+/// never panic, and never allocate more than the input justifies.
+///
+/// ```
+/// use bytes::Bytes;
+/// use lentil::{Codec, Error};
+///
+/// /// Messages that are UTF-8 text, as they are.
+/// #[derive(Debug, Clone, Copy, Default)]
+/// struct Text;
+///
+/// impl Codec<String> for Text {
+///     fn encode(&self, value: &String) -> Result<Bytes, Error> {
+///         Ok(Bytes::copy_from_slice(value.as_bytes()))
+///     }
+///     fn decode(&self, bytes: &[u8]) -> Result<String, Error> {
+///         String::from_utf8(bytes.to_vec()).map_err(|e| Error::Codec(e.to_string()))
+///     }
+/// }
+///
+/// let server: lentil::TypedServer<String, Text> =
+///     lentil::TypedServer::with_codec(lentil::Server::new(lentil::Config::default()), Text);
+/// # drop(server);
+/// ```
+pub trait Codec<M>: Send + 'static {
+    /// The bytes of `value`.
+    fn encode(&self, value: &M) -> Result<Bytes, Error>;
+    /// The message in `bytes`; an error names what was wrong with them.
+    fn decode(&self, bytes: &[u8]) -> Result<M, Error>;
+}
+
+/// The default codec: bincode 2's standard configuration through serde.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bincode;
+
+impl<M: Serialize + DeserializeOwned> Codec<M> for Bincode {
+    fn encode(&self, value: &M) -> Result<Bytes, Error> {
+        encode(value)
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<M, Error> {
+        decode(bytes)
+    }
+}
 
 /// Encodes `value` as a typed message.
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Bytes, Error> {
@@ -26,19 +76,16 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     Ok(value)
 }
 
-/// Decodes a typed message from `peer` (`None`: the server) as
-/// [`Error::Decode`] on failure.
-pub(crate) fn decode_message<T: DeserializeOwned>(
-    bytes: &[u8],
-    peer: Option<PeerId>,
-) -> Result<T, Error> {
-    decode(bytes).map_err(|e| Error::Decode {
+/// A codec's failure to decode a message from `peer` (`None`: the server),
+/// as the game is told of it.
+pub(crate) fn decode_error(error: Error, peer: Option<PeerId>) -> Error {
+    Error::Decode {
         peer,
-        reason: match e {
+        reason: match error {
             Error::Codec(reason) => reason,
             other => other.to_string(),
         },
-    })
+    }
 }
 
 /// How much bincode may claim per input byte. bincode allocates a string's

@@ -10,22 +10,22 @@
 //! games with their own codec; `send_typed` and
 //! [`Message::decode`](crate::Message::decode) use the same encoding.
 //!
-//! Both wrappers drive their endpoint through one [`Endpoint`] trait and
-//! share their update loops, decode-failure counting and handler dispatch
-//! (`wrapper`); each side's module holds only its events, handler
-//! signatures and delegating methods.
+//! A typed endpoint is the endpoint with a [`Codec`]: it derefs to the
+//! client or server it wraps, so their whole API is there, and adds only
+//! the typed sends, handlers and pull path. Both share their update loops,
+//! decode-failure counting and dispatch (`wrapper`); each side's module
+//! holds only its events and its handlers' arguments.
 
 mod client;
 mod client_events;
 mod codec;
-mod endpoint;
 mod server;
 mod server_events;
 mod wrapper;
 
 pub use client::TypedClient;
 pub use client_events::TypedClientEvent;
-pub(crate) use codec::{decode, decode_message, encode};
-pub(crate) use endpoint::{impl_endpoint, Endpoint};
+pub(crate) use codec::{decode, encode};
+pub use codec::{Bincode, Codec};
 pub use server::TypedServer;
 pub use server_events::TypedServerEvent;

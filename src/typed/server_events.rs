@@ -1,11 +1,8 @@
-//! What a [`TypedServer`] reports: its events with decoded messages, and the
-//! handler types behind its `on_*`.
+//! What a [`TypedServer`](super::TypedServer) reports: its events, with
+//! messages decoded.
 
 use std::net::SocketAddr;
 
-use super::wrapper::HandlerSet;
-use super::TypedServer;
-use crate::handlers::{HandlerList, Registry};
 use crate::{Delivery, DisconnectReason, Error, PeerId};
 
 /// What happened on a [`TypedServer`], for its pull path
@@ -47,37 +44,4 @@ pub enum TypedServerEvent<M> {
         /// Why.
         reason: DisconnectReason,
     },
-}
-
-pub(super) type ConnectedFn<M> = dyn FnMut(&mut TypedServer<M>, PeerId) + Send;
-pub(super) type MessageFn<M> = dyn FnMut(&mut TypedServer<M>, PeerId, M) + Send;
-pub(super) type ErrorFn<M> = dyn FnMut(&mut TypedServer<M>, PeerId, &Error) + Send;
-pub(super) type DisconnectFn<M> = dyn FnMut(&mut TypedServer<M>, PeerId, &DisconnectReason) + Send;
-
-pub(super) struct TypedServerHandlers<M> {
-    pub(super) connected: HandlerList<ConnectedFn<M>>,
-    pub(super) message: HandlerList<MessageFn<M>>,
-    pub(super) error: HandlerList<ErrorFn<M>>,
-    pub(super) disconnect: HandlerList<DisconnectFn<M>>,
-}
-
-// Derived `Default` would ask for `M: Default`.
-impl<M> Default for TypedServerHandlers<M> {
-    fn default() -> Self {
-        TypedServerHandlers {
-            connected: HandlerList::default(),
-            message: HandlerList::default(),
-            error: HandlerList::default(),
-            disconnect: HandlerList::default(),
-        }
-    }
-}
-
-impl<M> HandlerSet for TypedServerHandlers<M> {
-    fn merge(&mut self, added: TypedServerHandlers<M>, registry: &Registry) {
-        self.connected.merge(added.connected, registry);
-        self.message.merge(added.message, registry);
-        self.error.merge(added.error, registry);
-        self.disconnect.merge(added.disconnect, registry);
-    }
 }

@@ -9,6 +9,8 @@
 //! socket, so every behaviour can be driven deterministically.
 
 mod receive;
+mod send_path;
+mod snapshot;
 mod transmit;
 
 use std::collections::VecDeque;
@@ -38,12 +40,7 @@ const DISCONNECT_COPIES: u8 = 3;
 /// unacknowledged would be resent for nothing.
 const IMMEDIATE_ACK_AFTER: u32 = 16;
 
-/// When the owner updates this connection at least this often, an ack with
-/// nothing to ride on waits up to this long for a packet with frames (a reply
-/// to what it acknowledges, say) instead of leaving alone; the peer's RTT
-/// sample grows by at most this much. An owner updating less often acks at
-/// once, as the wait would last until its next update.
-pub(super) const ACK_DELAY: Duration = Duration::from_millis(1);
+pub(super) use super::rtt::ACK_DELAY;
 
 /// Unreliable messages wait while the peer has acknowledged nothing of the
 /// last this-many packets: the peer refuses packets that jump `MAX_JUMP`
@@ -299,24 +296,6 @@ impl Connection {
     /// The connection token every data packet carries.
     pub fn token(&self) -> u32 {
         self.token
-    }
-
-    /// Reads one field from each part of the connection that taking in a
-    /// datagram reads, and returns a value made of them that means nothing:
-    /// the owner calls it for the peers of datagrams it has yet to process,
-    /// so that their memory is fetched all at once, not one miss at a time.
-    pub fn warm(&self) -> u64 {
-        let (ack, bits) = self.received.ack_state();
-        u64::from(self.token)
-            ^ u64::from(ack)
-            ^ u64::from(bits)
-            ^ self.stats.in_packets
-            ^ u64::from(self.sent.largest_acked().unwrap_or(0))
-            ^ self.channels.len() as u64
-            ^ self.events.len() as u64
-            ^ u64::from(self.received_since_sent)
-            ^ self.rate.rate().to_bits()
-            ^ self.maybe_pending.is_empty() as u64
     }
 
     /// Whether messages may be sent.
@@ -683,6 +662,13 @@ impl Connection {
     /// The reason this side gave when it closed gracefully.
     pub fn close_reason(&self) -> Option<&DisconnectReason> {
         self.close_reason.as_ref()
+    }
+
+    /// Whether this side asked for the close (a graceful close in progress,
+    /// or one that ended), as against the peer closing or the connection
+    /// being lost.
+    pub fn closed_here(&self) -> bool {
+        matches!(self.state, State::Closing { .. }) || self.close_reason.is_some()
     }
 
     /// The next event, if any.

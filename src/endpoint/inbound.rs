@@ -1,0 +1,46 @@
+//! A data packet on its way into its connection, the same for both sides:
+//! the session check, the copy into the endpoint's arena, and the
+//! connection taking it in.
+
+use std::time::Instant;
+
+use crate::proto::arena::Arena;
+use crate::proto::Connection;
+use crate::wire::{self, DataHeader};
+
+/// Why a data packet was dropped before its connection saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Its token is not the connection's.
+    WrongToken,
+}
+
+impl Refused {
+    /// What a log line says of it.
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Refused::WrongToken => "wrong connection token",
+        }
+    }
+}
+
+/// Hands the data packet `datagram`, whose header is `header`, to `conn` at
+/// `now`. Only a packet of this session is copied (into `arena`, so its
+/// messages can be shared without an allocation per datagram); one with
+/// another token is counted against the connection and changes nothing else.
+pub(crate) fn take_data(
+    conn: &mut Connection,
+    arena: &mut Arena,
+    now: Instant,
+    header: &DataHeader,
+    datagram: &[u8],
+) -> Result<(), Refused> {
+    if header.token != conn.token() {
+        conn.note_invalid_packet();
+        return Err(Refused::WrongToken);
+    }
+    let datagram = arena.copy(datagram);
+    let frames = &datagram[wire::DATA_HEADER_LEN..];
+    conn.handle_data(now, header, frames, &datagram);
+    Ok(())
+}
