@@ -109,14 +109,7 @@ impl<M: 'static, C: Codec<M>> TypedClient<M, C> {
             ClientEvent::Message(message) => match self.decoder.decode(None, message) {
                 Ok(value) => {
                     let list = &mut handlers.message;
-                    run_message(
-                        self,
-                        list,
-                        value,
-                        message,
-                        |c| &mut c.decoder,
-                        |c, h, m| h(c, ctx, m),
-                    );
+                    run_message(self, list, value, message, |c, h, m| h(c, ctx, m));
                 }
                 Err(e) => run_live!(self.client.registry(), handlers.error, |h| h(self, ctx, &e)),
             },

@@ -127,14 +127,7 @@ impl<M: 'static, C: Codec<M>> TypedServer<M, C> {
                 match self.decoder.decode(Some(*peer), message) {
                     Ok(value) => {
                         let list = &mut handlers.message;
-                        run_message(
-                            self,
-                            list,
-                            value,
-                            message,
-                            |s| &mut s.decoder,
-                            |s, h, m| h(s, ctx, *peer, m),
-                        );
+                        run_message(self, list, value, message, |s, h, m| h(s, ctx, *peer, m));
                     }
                     Err(e) => run_live!(self.server.registry(), handlers.error, |h| h(
                         self, ctx, *peer, &e

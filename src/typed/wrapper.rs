@@ -58,6 +58,11 @@ pub(super) trait Wraps: Dispatch<Event = <Self::Inner as Dispatch>::Event> {
     fn pulled(&mut self) -> &mut Vec<Self::Pulled>;
     /// `event` as the pull path reports it, its message decoded.
     fn pulled_event(&mut self, event: Self::Event) -> Self::Pulled;
+    /// The message type.
+    type Msg;
+    /// `message` decoded once more, for one more handler (`None` if it
+    /// does not decode, which the first decode already reported).
+    fn redecode(&mut self, message: &Message) -> Option<Self::Msg>;
 }
 
 /// Processes datagrams and timers, then calls the endpoint's handlers and
@@ -89,27 +94,19 @@ pub(super) fn update_events<W: Wraps>(wrapper: &mut W) -> std::vec::Drain<'_, W:
 /// Hands a decoded message to every live handler of `list`: `first` to the
 /// first one, and a copy decoded again to each other, so `M` need not be
 /// `Clone`.
-pub(super) fn run_message<W, M, C, F: ?Sized>(
+pub(super) fn run_message<W: Wraps, F: ?Sized>(
     wrapper: &mut W,
     list: &mut HandlerList<F>,
-    first: M,
+    first: W::Msg,
     message: &Message,
-    decoder: impl Fn(&mut W) -> &mut Decoder<C>,
-    mut call: impl FnMut(&mut W, &mut F, M),
-) where
-    W: Wraps,
-    C: Codec<M>,
-{
+    mut call: impl FnMut(&mut W, &mut F, W::Msg),
+) {
     let mut first = Some(first);
     for (id, handler) in list.iter_mut() {
         if !wrapper.inner().registry().is_live(id) {
             continue;
         }
-        let value = match first.take() {
-            Some(value) => Some(value),
-            None => decoder(wrapper).codec.decode(&message.payload).ok(),
-        };
-        if let Some(value) = value {
+        if let Some(value) = first.take().or_else(|| wrapper.redecode(message)) {
             call(wrapper, handler, value);
         }
     }
@@ -272,6 +269,12 @@ macro_rules! typed_endpoint {
 
             fn pulled_event(&mut self, event: Self::Event) -> $pulled<M> {
                 self.pull(event)
+            }
+
+            type Msg = M;
+
+            fn redecode(&mut self, message: &$crate::Message) -> Option<M> {
+                self.decoder.codec.decode(&message.payload).ok()
             }
         }
     };
