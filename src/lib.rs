@@ -2,9 +2,10 @@
 //!
 //! A game embeds a [`Client`] or a [`Server`], calls `update()` once per tick,
 //! reacts to events in handlers it registered (or drains them), and reads
-//! [`Metrics`]. Under it, a sans-IO protocol core ([`proto`]) over a checked
-//! wire format ([`wire`]), moved by a [`transport`]: real UDP through `mio`, or
-//! an in-memory simulated network with a link conditioner and virtual time.
+//! [`Metrics`]. Under it, a sans-IO protocol core over a checked wire format,
+//! moved by a transport behind the [`Socket`] trait: real UDP through `mio`
+//! ([`UdpSocket`]), or an in-memory simulated network ([`SimNetwork`]) with a
+//! link conditioner and virtual time ([`VirtualClock`]).
 //!
 //! # A first run
 //!
@@ -74,25 +75,54 @@
 //!   datagrams and undecodable messages are debug or trace. Nothing is
 //!   logged per packet at info level, and without a subscriber nothing is
 //!   logged at all.
+//!
+//! # Cargo features
+//!
+//! - `typed` (default): [`TypedServer`], [`TypedClient`], `send_typed` and
+//!   [`Message::decode`], serde types encoded with bincode.
+//! - `json` (default): metrics snapshots as JSON (`to_json`).
+//! - `serde` (implied by both): `Serialize` on metrics snapshots, events and
+//!   errors.
+//! - `unstable-internals`: the protocol core, wire format, clock and
+//!   transport modules (`proto`, `wire`, `clock`, `transport`) as public
+//!   modules, for the crate's own benchmarks, fuzz targets and tests. They
+//!   follow no semver promise.
 
 mod backend;
 mod client;
+#[cfg(feature = "unstable-internals")]
 pub mod clock;
+#[cfg(not(feature = "unstable-internals"))]
+#[allow(dead_code, unused_imports)] // what only the internals' own users need
+mod clock;
 mod config;
 mod delivery;
 mod error;
 mod handlers;
 mod message;
 mod metrics;
+#[cfg(feature = "unstable-internals")]
 pub mod proto;
+#[cfg(not(feature = "unstable-internals"))]
+#[allow(dead_code, unused_imports)] // what only the internals' own users need
+mod proto;
 mod route;
 mod server;
 mod threads;
+#[cfg(feature = "unstable-internals")]
 pub mod transport;
+#[cfg(not(feature = "unstable-internals"))]
+#[allow(dead_code, unused_imports)] // what only the internals' own users need
+mod transport;
 mod typed;
+#[cfg(feature = "unstable-internals")]
 pub mod wire;
+#[cfg(not(feature = "unstable-internals"))]
+#[allow(dead_code, unused_imports)] // what only the internals' own users need
+mod wire;
 
 pub use client::{Client, ClientEvent, ClientState};
+pub use clock::VirtualClock;
 pub use config::Config;
 pub use delivery::Delivery;
 pub use error::{DisconnectReason, Error, RejectReason};
@@ -102,7 +132,9 @@ pub use metrics::{Metrics, MetricsHandle};
 pub use metrics::{MetricsSnapshot, PeerMetrics, Prometheus, ServerMetricsSnapshot};
 pub use server::{ConnectRequestInfo, Server, ServerEvent, ServerMetricsHandle, ServerStats};
 pub use threads::{ClientHandle, ServerHandle};
-pub use transport::sim::{BurstLoss, LinkConditioner, SimNetwork};
+pub use transport::sim::{BurstLoss, LinkConditioner, SimNetwork, SimSocket, SimStats};
+pub use transport::udp::UdpSocket;
+pub use transport::Socket;
 pub use typed::{TypedClient, TypedClientEvent, TypedServer, TypedServerEvent};
 
 /// Identifies a peer connected to a [`Server`]; never reused within a server's life.
