@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 /// Everything that can go wrong in lentil, as seen by the game.
@@ -129,7 +130,8 @@ impl From<std::io::Error> for Error {
 }
 
 /// Why a server refused a connection; reaches the client intact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub enum RejectReason {
     /// `max_clients` peers are already connected.
     #[error("server full")]
@@ -148,7 +150,8 @@ pub enum RejectReason {
 }
 
 /// Why a connection closed gracefully; carried by `on_disconnect`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub enum DisconnectReason {
     /// The client called `disconnect`.
     #[error("client disconnected")]

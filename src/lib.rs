@@ -114,6 +114,7 @@ pub mod transport;
 #[cfg(not(feature = "unstable-internals"))]
 #[allow(dead_code, unused_imports)] // what only the internals' own users need
 mod transport;
+#[cfg(feature = "typed")]
 mod typed;
 #[cfg(feature = "unstable-internals")]
 pub mod wire;
@@ -135,6 +136,7 @@ pub use threads::{ClientHandle, ServerHandle};
 pub use transport::sim::{BurstLoss, LinkConditioner, SimNetwork, SimSocket, SimStats};
 pub use transport::udp::UdpSocket;
 pub use transport::Socket;
+#[cfg(feature = "typed")]
 pub use typed::{TypedClient, TypedClientEvent, TypedServer, TypedServerEvent};
 
 /// Identifies a peer connected to a [`Server`]; never reused within a server's life.
@@ -145,6 +147,6 @@ pub type PeerId = u64;
 const MAX_DATAGRAMS_PER_UPDATE: usize = 8192;
 
 /// The README's examples, compiled and run as doc tests so they stay true.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "typed"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -1,9 +1,12 @@
 //! A received message as handlers and the event stream see it.
 
 use bytes::Bytes;
+#[cfg(feature = "typed")]
 use serde::de::DeserializeOwned;
 
-use crate::{Delivery, Error};
+use crate::Delivery;
+#[cfg(feature = "typed")]
+use crate::Error;
 
 /// One delivered message: its bytes, the channel it came on and that channel's mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +27,7 @@ impl Message {
     }
 
     /// Decodes a message sent with `send_typed`.
+    #[cfg(feature = "typed")]
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, Error> {
         crate::typed::decode(&self.payload)
     }

@@ -32,6 +32,7 @@ fn assert_cannot_send(client: &mut Client, when: &str) {
         Err(Error::NotConnected),
         "{when}: send_bytes"
     );
+    #[cfg(feature = "typed")]
     assert_eq!(
         client.send_typed(&(1u32, "x"), Delivery::ReliableOrdered),
         Err(Error::NotConnected),
@@ -451,6 +452,7 @@ fn sending_to_an_unknown_peer_is_unknown_peer() {
             Err(Error::UnknownPeer(stranger))
         );
     }
+    #[cfg(feature = "typed")]
     assert_eq!(
         server.send_typed(stranger, &5u8, Delivery::Reliable),
         Err(Error::UnknownPeer(stranger))

@@ -1,6 +1,7 @@
 //! What a client reports: its state, its events for the pull path, and the
 //! handler types behind `on_*`.
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 use super::Client;
@@ -8,7 +9,8 @@ use crate::handlers::{HandlerList, Registry};
 use crate::{DisconnectReason, Error, Message, RejectReason};
 
 /// Where a client stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub enum ClientState {
     /// Not connected (never connected, disconnected, or rejected).
     Disconnected,

@@ -12,6 +12,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+#[cfg(feature = "typed")]
 use serde::Serialize;
 
 use crate::backend::{resolve, Backend};
@@ -31,6 +32,7 @@ use crate::{Config, Delivery, DisconnectReason, Error, Message, RejectReason};
 mod events;
 mod log;
 mod threads;
+#[cfg(feature = "typed")]
 mod wrap;
 
 use events::ClientHandlers;
@@ -320,12 +322,14 @@ impl Client {
 
     /// Encodes `value` with bincode and sends it; decode with
     /// [`Message::decode`], or receive it in a [`TypedServer`](crate::TypedServer).
+    #[cfg(feature = "typed")]
     pub fn send_typed<T: Serialize>(&mut self, value: &T, delivery: Delivery) -> Result<(), Error> {
         let bytes = crate::typed::encode(value)?;
         self.send_bytes(bytes, delivery)
     }
 
     /// Like [`send_typed`](Self::send_typed), on `channel`.
+    #[cfg(feature = "typed")]
     pub fn send_typed_on<T: Serialize>(&mut self, channel: u8, value: &T) -> Result<(), Error> {
         let bytes = crate::typed::encode(value)?;
         self.send_bytes_on(channel, bytes)

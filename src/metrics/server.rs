@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 use super::{BandwidthMeter, Metrics};
@@ -23,6 +24,7 @@ use crate::{PeerId, ServerStats};
 /// in one flat object.
 ///
 /// ```
+/// # #[cfg(feature = "json")] {
 /// let p = lentil::PeerMetrics {
 ///     peer: 17,
 ///     addr: "127.0.0.1:5000".parse().unwrap(),
@@ -33,8 +35,10 @@ use crate::{PeerId, ServerStats};
 /// assert_eq!(json["peer"], 17);
 /// assert_eq!(json["addr"], "127.0.0.1:5000");
 /// assert_eq!(json["in_bytes"], 0);
+/// # }
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct PeerMetrics {
     /// The peer.
     pub peer: PeerId,
@@ -43,7 +47,7 @@ pub struct PeerMetrics {
     /// Whether it is connected (false while it is being disconnected).
     pub connected: bool,
     /// Its connection's metrics.
-    #[serde(flatten)]
+    #[cfg_attr(feature = "serde", serde(flatten))]
     pub metrics: Metrics,
 }
 
@@ -59,9 +63,11 @@ pub struct PeerMetrics {
 /// let snapshot = lentil::ServerMetricsSnapshot::default();
 /// assert_eq!(snapshot.peers, 0);
 /// assert!(snapshot.to_prometheus().contains("lentil_server_peers 0\n"));
+/// # #[cfg(feature = "json")]
 /// assert!(snapshot.to_json().contains("\"peer_metrics\":[]"));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct ServerMetricsSnapshot {
     /// Peers connected (not counting those being disconnected).
     pub peers: usize,

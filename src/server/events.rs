@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 use super::Server;
@@ -59,7 +60,8 @@ pub enum ServerEvent {
 }
 
 /// Counters of the server's listening socket, outside any connection.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct ServerStats {
     /// Datagrams received on the socket.
     pub datagrams_in: u64,

@@ -13,6 +13,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+#[cfg(feature = "typed")]
 use serde::Serialize;
 
 use crate::backend::{resolve, Backend};
@@ -36,6 +37,7 @@ mod limiter;
 mod log;
 mod schedule;
 mod threads;
+#[cfg(feature = "typed")]
 mod wrap;
 
 use addr_table::AddrTable;
@@ -427,6 +429,7 @@ impl Server {
     /// Encodes `value` with bincode and sends it to `peer`; decode with
     /// [`Message::decode`], or receive it in a [`TypedServer`](crate::TypedServer)
     /// or [`TypedClient`](crate::TypedClient).
+    #[cfg(feature = "typed")]
     pub fn send_typed<T: Serialize>(
         &mut self,
         peer: PeerId,
@@ -438,6 +441,7 @@ impl Server {
     }
 
     /// Like [`send_typed`](Self::send_typed), on `channel`.
+    #[cfg(feature = "typed")]
     pub fn send_typed_on<T: Serialize>(
         &mut self,
         peer: PeerId,
