@@ -11,6 +11,7 @@ use serde::Serialize;
 
 /// Everything that can go wrong in lentil, as seen by the game.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// `send` was called while the connection is not established.
     #[error("cannot send: not connected")]
@@ -132,6 +133,7 @@ impl From<std::io::Error> for Error {
 /// Why a server refused a connection; reaches the client intact.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
+#[non_exhaustive]
 pub enum RejectReason {
     /// `max_clients` peers are already connected.
     #[error("server full")]
@@ -152,6 +154,7 @@ pub enum RejectReason {
 /// Why a connection closed gracefully; carried by `on_disconnect`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
+#[non_exhaustive]
 pub enum DisconnectReason {
     /// The client called `disconnect`.
     #[error("client disconnected")]

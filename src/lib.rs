@@ -1,5 +1,6 @@
 //! lentil: a reliable-datagram networking engine for games.
 //!
+//! Its API follows that of legume, a Python networking library for games.
 //! A game embeds a [`Client`] or a [`Server`], calls `update()` once per tick,
 //! reacts to events in handlers it registered (or drains them), and reads
 //! [`Metrics`]. Under it, a sans-IO protocol core over a checked wire format,

@@ -11,6 +11,7 @@ use crate::{DisconnectReason, Error, Message, RejectReason};
 /// Where a client stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
+#[non_exhaustive]
 pub enum ClientState {
     /// Not connected (never connected, disconnected, or rejected).
     Disconnected,
@@ -24,6 +25,7 @@ pub enum ClientState {
 
 /// What happened on a client, for the pull path ([`Client::update_events`]).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum ClientEvent {
     /// The server accepted the connection.
     ConnectAccepted,

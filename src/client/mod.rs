@@ -1,6 +1,6 @@
 //! The game client: one connection to a server, driven by `update()`.
 //!
-//! legume's model: create, `connect`, call `update()` every tick, react to
+//! The model of legume, the Python library whose API lentil follows: create, `connect`, call `update()` every tick, react to
 //! events. Events reach handlers registered with `on_*` (several per event,
 //! each removable), or, for games whose state lives in the loop, come out of
 //! [`Client::update_events`] instead. Handlers get `&mut Client`, so they can

@@ -28,6 +28,7 @@ pub struct ConnectRequestInfo {
 
 /// What happened on a server, for the pull path ([`Server::update_events`]).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum ServerEvent {
     /// A peer completed the handshake and was accepted.
     Connected {
@@ -62,6 +63,7 @@ pub enum ServerEvent {
 /// Counters of the server's listening socket, outside any connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
+#[non_exhaustive]
 pub struct ServerStats {
     /// Datagrams received on the socket.
     pub datagrams_in: u64,
