@@ -267,6 +267,12 @@ fn run_report(mut game: Game, seconds: Option<f64>) -> io::Result<()> {
          running {seconds} s and printing the peer table every {} s",
         REPORT_EVERY.as_secs()
     )?;
+    // The text table has every column, in a line wider than 80: its legend
+    // is packed to 80 columns all the same.
+    let all: Vec<usize> = (0..table::COLUMNS.len()).collect();
+    for line in table::legend(&all, 80) {
+        writeln!(io::stdout(), "{line}")?;
+    }
     let end = Instant::now() + Duration::from_secs_f64(seconds);
     let mut stats = Stats::default();
     let mut next_sample = Duration::ZERO;
