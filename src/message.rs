@@ -9,6 +9,22 @@ use crate::Delivery;
 use crate::Error;
 
 /// One delivered message: its bytes, the channel it came on and that channel's mode.
+///
+/// Handlers and the event stream hand it out; it reads as a byte slice.
+///
+/// ```
+/// use bytes::Bytes;
+/// use lentil::{Delivery, Message};
+///
+/// let msg = Message {
+///     payload: Bytes::from_static(b"jump"),
+///     delivery: Delivery::ReliableOrdered,
+///     channel: 0,
+/// };
+/// assert_eq!(msg.bytes(), b"jump");
+/// assert!(msg.starts_with(b"ju"), "derefs to [u8]");
+/// assert!(msg.delivery.is_reliable());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     /// The message bytes, shared with the packet they arrived in (or, for a

@@ -47,7 +47,6 @@ fn as_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
-#[non_exhaustive]
 pub struct Metrics {
     /// Round-trip latency: the smoothed RTT (zero before the first sample).
     #[cfg_attr(feature = "serde", serde(serialize_with = "as_millis"))]

@@ -68,7 +68,6 @@ pub struct PeerMetrics {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 #[cfg_attr(feature = "serde", derive(Serialize))]
-#[non_exhaustive]
 pub struct ServerMetricsSnapshot {
     /// Peers connected (not counting those being disconnected).
     pub peers: usize,
