@@ -41,10 +41,10 @@
 //! mix in a summary.
 //!
 //! ```text
-//! cargo bench --bench loopback                         # full: 3 runs each, harness counts (~45 s)
-//! cargo bench --bench loopback -- --quick              # short form for CI: 1 run, small counts (~10 s)
-//! cargo bench --bench loopback -- --workload lossy     # one workload (repeat or comma-separate for more)
-//! cargo bench --bench loopback -- --runs 5 --seed 7 --deadline-s 30
+//! cargo bench -p lentil-bench --bench loopback                         # full: 3 runs each, harness counts (~45 s)
+//! cargo bench -p lentil-bench --bench loopback -- --quick              # short form for CI: 1 run, small counts (~10 s)
+//! cargo bench -p lentil-bench --bench loopback -- --workload lossy     # one workload (repeat or comma-separate for more)
+//! cargo bench -p lentil-bench --bench loopback -- --runs 5 --seed 7 --deadline-s 30
 //! ```
 //!
 //! Every loop stops at the run's deadline (`--deadline-s`, default 50 s, 10 s
@@ -140,7 +140,7 @@ struct Options {
     deadline: Duration,
 }
 
-const USAGE: &str = "usage: cargo bench --bench loopback -- [--quick] [--workload stream|pingpong|lossy|fanin]... [--runs N] [--seed S] [--deadline-s SECS]";
+const USAGE: &str = "usage: cargo bench -p lentil-bench --bench loopback -- [--quick] [--workload stream|pingpong|lossy|fanin]... [--runs N] [--seed S] [--deadline-s SECS]";
 
 fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);

@@ -26,8 +26,8 @@
 //! Throughput is per message (`reorder` and `cycle/32` time a batch and divide
 //! by its size), per ack packet, per handshake, or in payload bytes.
 //!
-//! Run: `cargo bench --bench micro` (about a minute); a subset by name, e.g.
-//! `cargo bench --bench micro -- reorder`.
+//! Run: `cargo bench -p lentil-bench --bench micro` (about a minute); a subset by name, e.g.
+//! `cargo bench -p lentil-bench --bench micro -- reorder`.
 
 use std::hint::black_box;
 use std::net::SocketAddr;

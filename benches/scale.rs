@@ -3,8 +3,8 @@
 //! the clients are idle, and the heap bytes each connection costs the server
 //! (a counting allocator wraps the system one).
 //!
-//! `cargo bench --bench scale` (1,000 and 10,000 clients);
-//! `cargo bench --bench scale -- --quick` (1,000 only).
+//! `cargo bench -p lentil-bench --bench scale` (1,000 and 10,000 clients);
+//! `cargo bench -p lentil-bench --bench scale -- --quick` (1,000 only).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};

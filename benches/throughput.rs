@@ -8,7 +8,7 @@
 //! windows and rate control bound the rate. Virtual time makes the figures
 //! independent of this machine's speed.
 //!
-//! Run: `cargo bench --bench throughput` (add `-- --quick` for 3 s runs).
+//! Run: `cargo bench -p lentil-bench --bench throughput` (add `-- --quick` for 3 s runs).
 
 use std::net::SocketAddr;
 use std::time::Duration;

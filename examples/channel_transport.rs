@@ -18,8 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use lentil::transport::Socket;
-use lentil::{Client, Config, Delivery, Server, Transport};
+use lentil::{Client, Config, Delivery, Server, Socket, Transport};
 
 type Datagram = (Vec<u8>, SocketAddr);
 

@@ -138,6 +138,8 @@ fn run(o: &Options) -> Result<ExitCode, Error> {
                 println!("* connection lost: {error}");
                 exit = Some(ExitCode::FAILURE);
             }
+            // Kinds of events added in later versions.
+            _ => {}
         });
         if exit.is_some() {
             break;

@@ -539,13 +539,31 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// What each column of the summary shows.
+const SUMMARY_LEGEND: &str = "\
+peer = the client's id at the server; welcome = whether its welcome arrived;
+  pos out, pos in = positions the client sent and the server kept (unreliable-
+  sequenced: a late one is dropped); chat, events = reliable-ordered messages,
+  sent by the client / received by the server; echoes = chat echoes, sent by
+  the server / received by the client; snaps = server snapshots received.";
+
+/// What each column of the metrics table shows, printed once before the
+/// first table; every line fits an 80-column terminal, as the table does.
+const TABLE_LEGEND: &str = "\
+columns: rtt ms, p99 ms = smoothed and 99th-percentile round trip;
+  in msg, out msg = messages received and sent so far; in KB/s, out KB/s =
+  bytes per second received and sent, over the last second; loss% = share of
+  packets lost; resends = messages sent again after a loss; unacked = packets
+  sent and not acknowledged yet. The server row sums its peers (mean rtt,
+  worst p99).";
+
 fn row(who: &str, rtt: f64, p99: f64, m: &Metrics, loss: f64) {
     println!(
-        "{who:<10} {rtt:>7.2} {p99:>7.2} {:>8} {:>8} {:>8.1} {:>8.1} {:>6.2} {:>7} {:>5}",
+        "{who:<9} {rtt:>6.2} {p99:>6.2} {:>7} {:>7} {:>7.1} {:>8.1} {:>5.2} {:>7} {:>7}",
         m.in_messages,
         m.out_messages,
-        m.in_bytes as f64 / 1024.0,
-        m.out_bytes as f64 / 1024.0,
+        m.in_bandwidth / 1024.0,
+        m.out_bandwidth / 1024.0,
         loss * 100.0,
         m.resends,
         m.pending_acks,
@@ -555,17 +573,17 @@ fn row(who: &str, rtt: f64, p99: f64, m: &Metrics, loss: f64) {
 fn print_table(title: &str, handles: &[MetricsHandle], server: &Server) {
     println!("{title}");
     println!(
-        "{:<10} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} {:>6} {:>7} {:>5}",
+        "{:<9} {:>6} {:>6} {:>7} {:>7} {:>7} {:>8} {:>5} {:>7} {:>7}",
         "who",
         "rtt ms",
         "p99 ms",
         "in msg",
         "out msg",
-        "in KB",
-        "out KB",
+        "in KB/s",
+        "out KB/s",
         "loss%",
         "resends",
-        "pend"
+        "unacked"
     );
     for (i, h) in handles.iter().enumerate() {
         let m = h.snapshot();
@@ -588,8 +606,8 @@ fn print_table(title: &str, handles: &[MetricsHandle], server: &Server) {
     for m in &peers {
         sum.in_messages += m.in_messages;
         sum.out_messages += m.out_messages;
-        sum.in_bytes += m.in_bytes;
-        sum.out_bytes += m.out_bytes;
+        sum.in_bandwidth += m.in_bandwidth;
+        sum.out_bandwidth += m.out_bandwidth;
         sum.resends += m.resends;
         sum.pending_acks += m.pending_acks;
         sum.packets_lost += m.packets_lost;
@@ -701,11 +719,12 @@ fn run(o: &Options) -> Result<bool, Box<dyn std::error::Error>> {
         });
     }
     println!(
-        "lentil demo: server on {server_addr} ({}), {} clients, {} s of traffic",
+        "lentil demo: server on {server_addr} ({})\n{} clients, {} s of traffic",
         world.label(),
         o.clients,
         o.seconds
     );
+    println!("{TABLE_LEGEND}");
     if o.impaired() {
         println!(
             "link: loss {:.1}%, latency {} ms one-way, jitter {} ms, duplicate {:.1}%, seed {}",
@@ -843,16 +862,8 @@ fn run(o: &Options) -> Result<bool, Box<dyn std::error::Error>> {
     let slog = lock(&server_log);
     println!("\nsummary ({}):", world.label());
     println!(
-        "{:<10} {:>5} {:>7} {:>9} {:>11} {:>11} {:>11} {:>11} {:>9}",
-        "client",
-        "peer",
-        "welcome",
-        "pos sent",
-        "pos at srv",
-        "chat s/srv",
-        "event s/srv",
-        "echo got/s",
-        "snapshots"
+        "{:<9} {:>4} {:>7} {:>7} {:>7} {:>9} {:>11} {:>9} {:>6}",
+        "client", "peer", "welcome", "pos out", "pos in", "chat", "events", "echoes", "snaps"
     );
     let mut reliable_missing = 0u64;
     let mut violations = 0u64;
@@ -876,7 +887,7 @@ fn run(o: &Options) -> Result<bool, Box<dyn std::error::Error>> {
             + echoes_sent.saturating_sub(l.echoes)
             + u64::from(welcome_missing);
         println!(
-            "{:<10} {:>5} {:>7} {:>9} {:>11} {:>11} {:>11} {:>11} {:>9}",
+            "{:<9} {:>4} {:>7} {:>7} {:>7} {:>9} {:>11} {:>9} {:>6}",
             format!("client {}", i + 1),
             peer.map_or("-".to_owned(), |(id, _)| id.to_string()),
             if l.peer.is_some() { "yes" } else { "MISSING" },
@@ -884,10 +895,11 @@ fn run(o: &Options) -> Result<bool, Box<dyn std::error::Error>> {
             pos,
             format!("{}/{}", s.chats, chats),
             format!("{}/{}", s.events, events),
-            format!("{}/{}", l.echoes, echoes_sent),
+            format!("{}/{}", echoes_sent, l.echoes),
             l.snapshots,
         );
     }
+    println!("{SUMMARY_LEGEND}");
     let snapshots_late: u64 = logs.iter().map(|l| lock(l).snapshots_out_of_order).sum();
     let decode_errors: u64 = server.decode_failures()
         + clients.iter().map(GameClient::decode_failures).sum::<u64>()
@@ -905,8 +917,9 @@ fn run(o: &Options) -> Result<bool, Box<dyn std::error::Error>> {
         println!("  error: {e}");
     }
     println!(
-        "ordered-event violations: {violations}; reliable messages missing: {reliable_missing}; \
-         snapshots overtaken: {snapshots_late}; send errors: {send_errors}; decode errors: {decode_errors}"
+        "ordered events out of order: {violations}; reliable messages missing: \
+         {reliable_missing}\nsnapshots overtaken: {snapshots_late}; send errors: {send_errors}; \
+         decode errors: {decode_errors}"
     );
     if !proxy_stats.is_empty() {
         let total = proxy_stats
@@ -924,7 +937,8 @@ fn run(o: &Options) -> Result<bool, Box<dyn std::error::Error>> {
     if let World::Sim { net, .. } = &world {
         let s = net.stats();
         println!(
-            "sim network: {} sent, {} delivered, {} lost, {} duplicated; {:.1} s virtual in {:.2} s wall",
+            "sim network: {} sent, {} delivered, {} lost, {} duplicated\n\
+             {:.1} s virtual in {:.2} s wall",
             s.sent,
             s.delivered,
             s.dropped_loss,

@@ -29,6 +29,19 @@ impl Clock {
 }
 
 /// A virtual clock shared by everything on one simulated network.
+///
+/// Clones share the time; it moves only when advanced.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let clock = lentil::VirtualClock::new();
+/// let start = clock.now();
+/// let other = clock.clone();
+/// other.advance(Duration::from_millis(16));
+/// assert_eq!(clock.now() - start, Duration::from_millis(16));
+/// assert_eq!(clock.elapsed(), Duration::from_millis(16));
+/// ```
 #[derive(Clone, Debug)]
 pub struct VirtualClock {
     origin: Instant,

@@ -101,8 +101,9 @@ pub struct Config {
     /// edge for a loss-recovery time. What the receiver holds is capped by
     /// `max_held_bytes` whatever the window.
     pub reliable_window: u16,
-    /// After a graceful `disconnect`, how long queued reliable data may keep
-    /// flowing before the close is sent anyway. Default 1 s.
+    /// After a graceful `disconnect`, how long the messages queued before it
+    /// (sent once for unreliable ones, until acknowledged for reliable ones)
+    /// may keep flowing before the close is sent anyway. Default 1 s.
     pub linger: Duration,
     /// Smallest retransmission timeout. Default 15 ms.
     pub min_rto: Duration,

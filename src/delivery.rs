@@ -1,5 +1,6 @@
 //! The four delivery guarantees a message can ask for.
 
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 /// How a message is delivered.
@@ -32,7 +33,8 @@ use serde::{Deserialize, Serialize};
 /// assert!(!Delivery::UnreliableSequenced.is_reliable());
 /// assert_eq!(Delivery::ALL.len(), 4);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub enum Delivery {
     /// May be lost or arrive out of order; never duplicated.
     Unreliable,

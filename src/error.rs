@@ -6,10 +6,30 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 /// Everything that can go wrong in lentil, as seen by the game.
+///
+/// Every fallible call returns it, and handlers receive it; it displays a
+/// sentence naming its cause. New variants may come in minor releases, so a
+/// `match` ends with a catch-all arm.
+///
+/// ```
+/// use lentil::{Client, Config, Delivery, Error};
+///
+/// let mut client = Client::new(Config::default());
+/// // Sending before connecting is refused with a typed error, not a panic.
+/// match client.send(b"hello", Delivery::ReliableOrdered) {
+///     Err(Error::NotConnected) => {}
+///     Err(Error::QueueFull { .. }) => { /* update, then retry or coalesce */ }
+///     Err(other) => panic!("unexpected: {other}"),
+///     Ok(()) => panic!("sent while not connected"),
+/// }
+/// assert_eq!(Error::NotConnected.to_string(), "cannot send: not connected");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// `send` was called while the connection is not established.
     #[error("cannot send: not connected")]
@@ -129,7 +149,44 @@ impl From<std::io::Error> for Error {
 }
 
 /// Why a server refused a connection; reaches the client intact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+///
+/// A server's `on_connect_request` handler refuses with a text, which the
+/// client's `on_connect_rejected` handler sees as [`RejectReason::Custom`]:
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+///
+/// use lentil::{Client, Config, RejectReason, Server, SimNetwork};
+///
+/// let net = SimNetwork::new(1);
+/// let mut server = Server::sandbox(Config::default(), &net);
+/// server.on_connect_request(|_, request| {
+///     if request.payload.is_empty() {
+///         Err("name required".to_owned())
+///     } else {
+///         Ok(())
+///     }
+/// });
+/// server.listen("127.0.0.1:9000")?;
+///
+/// let mut client = Client::sandbox(Config::default(), &net);
+/// let rejected = Arc::new(Mutex::new(None));
+/// let seen = Arc::clone(&rejected);
+/// client.on_connect_rejected(move |_, reason| *seen.lock().unwrap() = Some(reason.clone()));
+/// client.connect("127.0.0.1:9000")?; // no connect payload: no name
+/// for _ in 0..100 {
+///     server.update();
+///     client.update();
+///     net.clock().advance(Duration::from_millis(1));
+/// }
+/// let reason = rejected.lock().unwrap().clone();
+/// assert_eq!(reason, Some(RejectReason::Custom("name required".into())));
+/// # Ok::<(), lentil::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
+#[non_exhaustive]
 pub enum RejectReason {
     /// `max_clients` peers are already connected.
     #[error("server full")]
@@ -148,7 +205,23 @@ pub enum RejectReason {
 }
 
 /// Why a connection closed gracefully; carried by `on_disconnect`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+///
+/// ```
+/// use lentil::DisconnectReason;
+///
+/// let reason = DisconnectReason::Custom("round over".into());
+/// assert_eq!(reason.to_string(), "round over");
+/// // New reasons may come in minor releases: end a match with a catch-all.
+/// let left_on_its_own = match reason {
+///     DisconnectReason::ClientDisconnected => true,
+///     DisconnectReason::Kicked | DisconnectReason::ServerShutdown => false,
+///     _ => false,
+/// };
+/// assert!(!left_on_its_own);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
+#[non_exhaustive]
 pub enum DisconnectReason {
     /// The client called `disconnect`.
     #[error("client disconnected")]

@@ -1,10 +1,12 @@
 //! lentil: a reliable-datagram networking engine for games.
 //!
+//! Its API follows that of legume, a Python networking library for games.
 //! A game embeds a [`Client`] or a [`Server`], calls `update()` once per tick,
 //! reacts to events in handlers it registered (or drains them), and reads
-//! [`Metrics`]. Under it, a sans-IO protocol core ([`proto`]) over a checked
-//! wire format ([`wire`]), moved by a [`transport`]: real UDP through `mio`, or
-//! an in-memory simulated network with a link conditioner and virtual time.
+//! [`Metrics`]. Under it, a sans-IO protocol core over a checked wire format,
+//! moved by a transport behind the [`Socket`] trait: real UDP through `mio`
+//! ([`UdpSocket`]), or an in-memory simulated network ([`SimNetwork`]) with a
+//! link conditioner and virtual time ([`VirtualClock`]).
 //!
 //! # A first run
 //!
@@ -74,9 +76,25 @@
 //!   datagrams and undecodable messages are debug or trace. Nothing is
 //!   logged per packet at info level, and without a subscriber nothing is
 //!   logged at all.
+//!
+//! # Cargo features
+//!
+//! - `typed` (default): [`TypedServer`], [`TypedClient`], `send_typed` and
+//!   [`Message::decode`], serde types encoded with bincode.
+//! - `json` (default): metrics snapshots as JSON (`to_json`).
+//! - `serde` (implied by both): `Serialize` on metrics snapshots, events and
+//!   errors.
+//! - `unstable-internals`: the protocol core, wire format, clock and
+//!   transport modules (`proto`, `wire`, `clock`, `transport`) as public
+//!   modules, for the crate's own benchmarks, fuzz targets and tests. They
+//!   follow no semver promise.
 
 mod client;
+#[cfg(feature = "unstable-internals")]
 pub mod clock;
+#[cfg(not(feature = "unstable-internals"))]
+#[allow(dead_code, unused_imports)] // what only the internals' own users need
+mod clock;
 mod config;
 mod delivery;
 mod endpoint;
@@ -84,14 +102,28 @@ mod error;
 mod legume;
 mod message;
 mod metrics;
+#[cfg(feature = "unstable-internals")]
 pub mod proto;
+#[cfg(not(feature = "unstable-internals"))]
+#[allow(dead_code, unused_imports)] // what only the internals' own users need
+mod proto;
 mod server;
 mod threads;
+#[cfg(feature = "unstable-internals")]
 pub mod transport;
+#[cfg(not(feature = "unstable-internals"))]
+#[allow(dead_code, unused_imports)] // what only the internals' own users need
+mod transport;
+#[cfg(feature = "typed")]
 mod typed;
+#[cfg(feature = "unstable-internals")]
 pub mod wire;
+#[cfg(not(feature = "unstable-internals"))]
+#[allow(dead_code, unused_imports)] // what only the internals' own users need
+mod wire;
 
 pub use client::{Client, ClientEvent, ClientState};
+pub use clock::VirtualClock;
 pub use config::Config;
 pub use delivery::Delivery;
 pub use endpoint::{HandlerId, Transport, UdpTransport};
@@ -101,7 +133,10 @@ pub use metrics::{Metrics, MetricsHandle, ServerMetricsHandle, ServerStats};
 pub use metrics::{MetricsSnapshot, PeerMetrics, Prometheus, ServerMetricsSnapshot};
 pub use server::{ConnectRequestInfo, Server, ServerEvent};
 pub use threads::{ClientHandle, ServerHandle};
-pub use transport::sim::{BurstLoss, LinkConditioner, SimNetwork};
+pub use transport::sim::{BurstLoss, LinkConditioner, SimNetwork, SimSocket, SimStats};
+pub use transport::udp::UdpSocket;
+pub use transport::Socket;
+#[cfg(feature = "typed")]
 pub use typed::{Bincode, Codec, TypedClient, TypedClientEvent, TypedServer, TypedServerEvent};
 
 /// Identifies a peer connected to a [`Server`]; never reused within a server's life.
@@ -112,6 +147,6 @@ pub type PeerId = u64;
 const MAX_DATAGRAMS_PER_UPDATE: usize = 8192;
 
 /// The README's examples, compiled and run as doc tests so they stay true.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "typed"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -255,6 +255,7 @@ fn run(s: &Scenario) -> Report {
                 ServerEvent::Disconnected { reason, .. } => {
                     errors.push(format!("server disconnected at {elapsed:?}: {reason}"));
                 }
+                other => errors.push(format!("server event at {elapsed:?}: {other:?}")),
             }
         }
         for e in client.update_events() {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{check_payload, ms, payload, secs, varied_len, Log, Net, Pair};
 use lentil::transport::Socket;
-use lentil::{Config, Delivery, LinkConditioner, Metrics, ServerMetricsHandle};
+use lentil::{Config, Delivery, LinkConditioner, ServerMetricsHandle};
 
 const SEED: u64 = 0x3E7;
 
@@ -346,6 +346,7 @@ fn rtt_percentiles_are_ordered() {
 }
 
 #[test]
+#[cfg(feature = "json")]
 fn metrics_serialize_to_json_with_durations_in_ms() {
     let (net, mut pair) = connected_sim(SEED);
     net.set_conditioner(LinkConditioner::new().latency(ms(20)));
@@ -386,7 +387,7 @@ fn metrics_serialize_to_json_with_durations_in_ms() {
             "{key} missing: {text}"
         );
     }
-    let default = serde_json::to_value(Metrics::default()).unwrap();
+    let default = serde_json::to_value(lentil::Metrics::default()).unwrap();
     assert_eq!(default["latency"].as_f64(), Some(0.0));
 }
 

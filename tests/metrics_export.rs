@@ -810,6 +810,7 @@ fn the_format_checker_rejects_broken_text() {
 // JSON.
 
 #[test]
+#[cfg(feature = "json")]
 fn json_round_trip_of_server_and_client_snapshots() {
     let world = World::new(SEED + 5);
     let snapshot = world.snapshot();

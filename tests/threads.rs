@@ -196,6 +196,7 @@ fn forwarded_events_reach_a_consumer_thread() {
             }
             ServerEvent::Disconnected { peer, reason } => format!("disconnected {peer} {reason}"),
             ServerEvent::Error { peer, error } => format!("error {peer} {error}"),
+            other => format!("other {other:?}"),
         })
         .collect();
     assert_eq!(

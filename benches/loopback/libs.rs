@@ -106,7 +106,7 @@ impl LentilClient {
                 ClientEvent::Error(e) => self.fatal = Some(e.to_string()),
                 ClientEvent::Disconnected(r) => self.fatal = Some(r.to_string()),
                 ClientEvent::ConnectRejected(r) => self.fatal = Some(format!("rejected: {r}")),
-                ClientEvent::ConnectAccepted => {}
+                _ => {}
             }
         }
     }

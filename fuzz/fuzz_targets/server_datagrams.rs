@@ -303,6 +303,7 @@ impl Harness {
             ServerEvent::Disconnected { peer, reason } => {
                 assert_ne!(peer, self.honest, "honest peer disconnected: {reason:?}");
             }
+            other => panic!("an event this target does not check: {other:?}"),
         }
     }
 

@@ -49,6 +49,7 @@ pub(super) struct ClientCore {
 
 impl ClientCore {
     pub(super) fn new(config: Config) -> Self {
+        let mtu = config.mtu;
         ClientCore {
             config,
             cadence: UpdateCadence::default(),
@@ -60,7 +61,7 @@ impl ClientCore {
             conn: None,
             keepalive_phase: 0.0,
             events: Vec::new(),
-            transmits: Transmits::default(),
+            transmits: Transmits::new(mtu),
             recv_arena: Arena::for_datagrams(),
             stray_datagrams: 0,
             meter: BandwidthMeter::default(),

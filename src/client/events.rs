@@ -1,6 +1,7 @@
 //! What a client reports: its state, its events for the pull path, and the
 //! handlers behind `on_*`.
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 use super::Client;
@@ -8,7 +9,9 @@ use crate::endpoint::handler_set;
 use crate::{DisconnectReason, Error, Message, RejectReason};
 
 /// Where a client stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
+#[non_exhaustive]
 pub enum ClientState {
     /// Not connected (never connected, disconnected, or rejected).
     Disconnected,
@@ -22,6 +25,7 @@ pub enum ClientState {
 
 /// What happened on a client, for the pull path ([`Client::update_events`]).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum ClientEvent {
     /// The server accepted the connection.
     ConnectAccepted,

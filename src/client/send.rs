@@ -3,6 +3,7 @@
 //! [`ClientCore::send`](super::core::ClientCore) with a [`Route`] and a [`Payload`].
 
 use bytes::Bytes;
+#[cfg(feature = "typed")]
 use serde::Serialize;
 
 use super::Client;
@@ -36,12 +37,14 @@ impl Client {
     /// Encodes `value` with the default codec (bincode) and sends it; decode
     /// with [`Message::decode`](crate::Message::decode), or receive it in a
     /// [`TypedServer`](crate::TypedServer).
+    #[cfg(feature = "typed")]
     pub fn send_typed<T: Serialize>(&mut self, value: &T, delivery: Delivery) -> Result<(), Error> {
         let bytes = crate::typed::encode(value)?;
         self.send_bytes(bytes, delivery)
     }
 
     /// Like [`send_typed`](Self::send_typed), on `channel`.
+    #[cfg(feature = "typed")]
     pub fn send_typed_on<T: Serialize>(&mut self, channel: u8, value: &T) -> Result<(), Error> {
         let bytes = crate::typed::encode(value)?;
         self.send_bytes_on(channel, bytes)

@@ -170,6 +170,8 @@ macro_rules! endpoint_api {
 /// What a wrapper (the typed client and server) needs of the endpoint it
 /// wraps: one update's network work without dispatch, and the events it
 /// raised, so the wrapper can run its own handlers in the same turn.
+// Only the typed endpoints wrap another endpoint.
+#[cfg_attr(not(feature = "typed"), allow(dead_code))]
 pub(crate) trait Pumped: crate::endpoint::Dispatch {
     /// One update's network work; its events wait in the endpoint.
     fn pump_now(&mut self, ctx: &mut dyn std::any::Any);

@@ -206,6 +206,7 @@ pub(crate) fn dispatch<D: Dispatch>(owner: &mut D, ctx: &mut dyn Any, events: &m
 
 /// Calls `owner`'s own handlers for one `event`: what a wrapper does before
 /// running its handlers for the same event.
+#[cfg(feature = "typed")]
 pub(crate) fn dispatch_one<D: Dispatch>(owner: &mut D, ctx: &mut dyn Any, event: &D::Event) {
     with_handlers(owner, |owner, handlers| owner.run(handlers, ctx, event));
 }

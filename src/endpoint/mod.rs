@@ -17,8 +17,10 @@ mod transmits;
 pub(crate) use api::{endpoint_api, Pumped};
 pub(crate) use driver::{resolve, Driver};
 pub use driver::{Transport, UdpTransport};
+#[cfg(feature = "typed")]
+pub(crate) use handlers::dispatch_one;
 pub use handlers::HandlerId;
-pub(crate) use handlers::{dispatch, dispatch_one, handler_set, remove_handler, run_live};
+pub(crate) use handlers::{dispatch, handler_set, remove_handler, run_live};
 pub(crate) use handlers::{Dispatch, HandlerList, HandlerSet, Registry};
 pub(crate) use inbound::take_data;
 pub(crate) use peer_event::PeerEvent;

@@ -32,13 +32,24 @@ pub(crate) struct Transmit {
 }
 
 /// The queue of datagrams ready to leave, in the order they were made.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Transmits {
     queue: Vec<Transmit>,
     spare: Vec<Vec<u8>>,
+    /// The largest datagram the endpoint makes (its MTU).
+    datagram_capacity: usize,
 }
 
 impl Transmits {
+    /// A queue for datagrams of at most `mtu` bytes.
+    pub(crate) fn new(mtu: usize) -> Self {
+        Transmits {
+            queue: Vec::new(),
+            spare: Vec::new(),
+            datagram_capacity: mtu,
+        }
+    }
+
     /// Queues every datagram `conn` has to send at `now`, addressed to `to`.
     pub(crate) fn push_conn(
         &mut self,
@@ -48,7 +59,7 @@ impl Transmits {
         owner: Owner,
     ) {
         loop {
-            let mut data = self.spare.pop().unwrap_or_default();
+            let mut data = self.spare();
             if !conn.poll_transmit(now, &mut data) {
                 self.spare.push(data);
                 return;
@@ -65,7 +76,7 @@ impl Transmits {
         owner: Owner,
         write: impl FnOnce(&mut Vec<u8>),
     ) {
-        let mut data = self.spare.pop().unwrap_or_default();
+        let mut data = self.spare();
         data.clear();
         write(&mut data);
         if data.is_empty() {
@@ -73,6 +84,14 @@ impl Transmits {
         } else {
             self.queue.push(Transmit { to, owner, data });
         }
+    }
+
+    /// A buffer for one more datagram: a spare one, or a new one with room
+    /// for the largest datagram, so filling it never reallocates.
+    fn spare(&mut self) -> Vec<u8> {
+        self.spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.datagram_capacity))
     }
 
     /// Whether nothing waits.
@@ -98,7 +117,7 @@ mod tests {
 
     #[test]
     fn datagrams_leave_in_order_and_their_buffers_are_reused() {
-        let mut t = Transmits::default();
+        let mut t = Transmits::new(1200);
         let to: SocketAddr = "127.0.0.1:9".parse().unwrap();
         t.push_with(to, Some(1), |b| b.extend_from_slice(b"one"));
         t.push_with(to, None, |_| {});

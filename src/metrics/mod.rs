@@ -13,10 +13,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+#[cfg(feature = "serde")]
 use serde::{Serialize, Serializer};
 
 use crate::proto::ConnectionSnapshot;
 
+#[cfg(feature = "json")]
 mod json;
 mod prometheus;
 mod server;
@@ -27,6 +29,7 @@ pub(crate) use server::ServerTally;
 pub use server::{PeerMetrics, ServerMetricsSnapshot, ServerStats};
 pub use server_handle::ServerMetricsHandle;
 
+#[cfg(feature = "serde")]
 fn as_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64() * 1000.0)
 }
@@ -40,13 +43,15 @@ fn as_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 ///
 /// ```
 /// let m = lentil::Metrics::default();
+/// # #[cfg(feature = "json")]
 /// assert!(m.to_json().contains("\"in_bytes\":0"));
 /// assert!(m.to_prometheus().contains("lentil_client_received_bytes_total 0\n"));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct Metrics {
     /// Round-trip latency: the smoothed RTT (zero before the first sample).
-    #[serde(serialize_with = "as_millis")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "as_millis"))]
     pub latency: Duration,
     /// UDP payload bytes received (header + data).
     pub in_bytes: u64,
@@ -78,19 +83,19 @@ pub struct Metrics {
     /// Packets that arrived after the receive history had moved past them.
     pub late_packets: u64,
     /// Smoothed RTT (RFC 6298).
-    #[serde(serialize_with = "as_millis")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "as_millis"))]
     pub srtt: Duration,
     /// RTT variance.
-    #[serde(serialize_with = "as_millis")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "as_millis"))]
     pub rtt_var: Duration,
     /// Median RTT sample.
-    #[serde(serialize_with = "as_millis")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "as_millis"))]
     pub rtt_p50: Duration,
     /// 99th percentile RTT sample.
-    #[serde(serialize_with = "as_millis")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "as_millis"))]
     pub rtt_p99: Duration,
     /// Largest RTT sample.
-    #[serde(serialize_with = "as_millis")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "as_millis"))]
     pub rtt_max: Duration,
     /// Fraction of resolved packets that were lost, 0..=1. A packet
     /// declared lost whose ack came later counts as delivered.
@@ -127,7 +132,7 @@ pub struct Metrics {
     /// Bytes per second the peer acknowledged over the last round trip.
     pub delivery_rate: f64,
     /// How long the messages queued now would wait to leave at `send_rate`.
-    #[serde(serialize_with = "as_millis")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "as_millis"))]
     pub queue_time: Duration,
     /// Bytes held for messages not yet deliverable (fragments of unfinished
     /// messages, ordered messages waiting for a gap), charged as against

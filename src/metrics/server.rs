@@ -12,13 +12,16 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 use super::{BandwidthMeter, Metrics};
 use crate::PeerId;
 
 /// Counters of the server's listening socket, outside any connection.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
+#[non_exhaustive]
 pub struct ServerStats {
     /// Datagrams received on the socket.
     pub datagrams_in: u64,
@@ -44,6 +47,7 @@ pub struct ServerStats {
 /// in one flat object.
 ///
 /// ```
+/// # #[cfg(feature = "json")] {
 /// let p = lentil::PeerMetrics {
 ///     peer: 17,
 ///     addr: "127.0.0.1:5000".parse().unwrap(),
@@ -54,8 +58,10 @@ pub struct ServerStats {
 /// assert_eq!(json["peer"], 17);
 /// assert_eq!(json["addr"], "127.0.0.1:5000");
 /// assert_eq!(json["in_bytes"], 0);
+/// # }
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct PeerMetrics {
     /// The peer.
     pub peer: PeerId,
@@ -64,7 +70,7 @@ pub struct PeerMetrics {
     /// Whether it is connected (false while it is being disconnected).
     pub connected: bool,
     /// Its connection's metrics.
-    #[serde(flatten)]
+    #[cfg_attr(feature = "serde", serde(flatten))]
     pub metrics: Metrics,
 }
 
@@ -80,9 +86,11 @@ pub struct PeerMetrics {
 /// let snapshot = lentil::ServerMetricsSnapshot::default();
 /// assert_eq!(snapshot.peers, 0);
 /// assert!(snapshot.to_prometheus().contains("lentil_server_peers 0\n"));
+/// # #[cfg(feature = "json")]
 /// assert!(snapshot.to_json().contains("\"peer_metrics\":[]"));
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct ServerMetricsSnapshot {
     /// Peers connected (not counting those being disconnected).
     pub peers: usize,

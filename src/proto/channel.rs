@@ -204,10 +204,12 @@ impl Channel {
         }
     }
 
-    /// Whether every reliable message has been acknowledged.
+    /// Whether nothing of this channel is left to deliver: every reliable
+    /// message acknowledged, every unreliable one sent (a graceful close
+    /// waits for both, so what was queued before it still goes out).
     pub fn is_drained(&self) -> bool {
         match &self.outbox {
-            Outbox::Unreliable(_) => true,
+            Outbox::Unreliable(u) => u.len() == 0,
             Outbox::Reliable(r) => r.is_drained(),
         }
     }

@@ -88,6 +88,7 @@ pub(super) struct ServerCore {
 
 impl ServerCore {
     pub(super) fn new(config: Config, now: Instant) -> Self {
+        let mtu = config.mtu;
         ServerCore {
             cookies: CookieJar::new(now),
             reply_limiter: ReplyLimiter::new(
@@ -103,7 +104,7 @@ impl ServerCore {
             next_peer: 1,
             accept_new: true,
             events: Vec::new(),
-            transmits: Transmits::default(),
+            transmits: Transmits::new(mtu),
             recv_arena: Arena::for_datagrams(),
             stats: ServerStats::default(),
         }

@@ -20,6 +20,7 @@ pub struct ConnectRequestInfo {
 
 /// What happened on a server, for the pull path ([`Server::update_events`]).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum ServerEvent {
     /// A peer completed the handshake and was accepted.
     Connected {

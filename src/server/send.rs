@@ -4,6 +4,7 @@
 //! its broadcast with a [`Route`] and a [`Payload`].
 
 use bytes::Bytes;
+#[cfg(feature = "typed")]
 use serde::Serialize;
 
 use super::Server;
@@ -66,6 +67,7 @@ impl Server {
     /// `peer`; decode with [`Message::decode`](crate::Message::decode), or
     /// receive it in a [`TypedServer`](crate::TypedServer) or
     /// [`TypedClient`](crate::TypedClient).
+    #[cfg(feature = "typed")]
     pub fn send_typed<T: Serialize>(
         &mut self,
         peer: PeerId,
@@ -77,6 +79,7 @@ impl Server {
     }
 
     /// Like [`send_typed`](Self::send_typed), on `channel`.
+    #[cfg(feature = "typed")]
     pub fn send_typed_on<T: Serialize>(
         &mut self,
         peer: PeerId,

@@ -1,6 +1,7 @@
 //! [`ClientHandle`]: lets other threads queue messages for a client's server.
 
 use bytes::Bytes;
+#[cfg(feature = "typed")]
 use serde::Serialize;
 
 use super::queue::HandleSender;
@@ -55,11 +56,13 @@ impl ClientHandle {
 
     /// Encodes `value` as a typed message (see [`TypedClient`](crate::TypedClient))
     /// and queues it.
+    #[cfg(feature = "typed")]
     pub fn send_typed<T: Serialize>(&self, value: &T, delivery: Delivery) -> Result<(), Error> {
         self.send_bytes(crate::typed::encode(value)?, delivery)
     }
 
     /// Encodes `value` as a typed message and queues it on `channel`.
+    #[cfg(feature = "typed")]
     pub fn send_typed_on<T: Serialize>(&self, channel: u8, value: &T) -> Result<(), Error> {
         let bytes = crate::typed::encode(value)?;
         self.sender.push((), bytes, Route::Channel(channel))

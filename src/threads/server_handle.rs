@@ -1,6 +1,7 @@
 //! [`ServerHandle`]: lets other threads queue messages for a server's peers.
 
 use bytes::Bytes;
+#[cfg(feature = "typed")]
 use serde::Serialize;
 
 use super::queue::HandleSender;
@@ -86,6 +87,7 @@ impl ServerHandle {
 
     /// Encodes `value` as a typed message (see [`TypedServer`](crate::TypedServer))
     /// and queues it for `peer`.
+    #[cfg(feature = "typed")]
     pub fn send_typed<T: Serialize>(
         &self,
         peer: PeerId,
@@ -96,6 +98,7 @@ impl ServerHandle {
     }
 
     /// Encodes `value` as a typed message and queues it for `peer` on `channel`.
+    #[cfg(feature = "typed")]
     pub fn send_typed_on<T: Serialize>(
         &self,
         peer: PeerId,
@@ -124,6 +127,7 @@ impl ServerHandle {
     }
 
     /// Encodes `value` as a typed message and queues it for every peer.
+    #[cfg(feature = "typed")]
     pub fn broadcast_typed<T: Serialize>(
         &self,
         value: &T,
@@ -135,6 +139,7 @@ impl ServerHandle {
     }
 
     /// Encodes `value` as a typed message and queues it for every peer on `channel`.
+    #[cfg(feature = "typed")]
     pub fn broadcast_typed_on<T: Serialize>(&self, channel: u8, value: &T) -> Result<(), Error> {
         let bytes = crate::typed::encode(value)?;
         self.sender

@@ -16,7 +16,26 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// A bound, non-blocking datagram socket.
+/// A bound, non-blocking datagram socket: what the endpoints send and
+/// receive through, implemented by [`UdpSocket`](udp::UdpSocket) and
+/// [`SimSocket`](sim::SimSocket).
+///
+/// ```
+/// use lentil::{SimNetwork, Socket};
+///
+/// /// Sends every datagram of `batch` to `to` through any transport.
+/// fn send_all(socket: &mut dyn Socket, batch: &[&[u8]], to: std::net::SocketAddr) -> usize {
+///     let refused_now = batch.iter().filter(|d| socket.queue_send(d, to).is_err()).count();
+///     refused_now + socket.flush_sends()
+/// }
+///
+/// let net = SimNetwork::new(0);
+/// let mut a = net.bind("127.0.0.1:1".parse().unwrap())?;
+/// let b = net.bind("127.0.0.1:2".parse().unwrap())?;
+/// assert_eq!(send_all(&mut a, &[b"one", b"two"], b.local_addr()), 0);
+/// assert_eq!(net.in_flight(), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub trait Socket: Send {
     /// Sends one datagram. A datagram the transport cannot take right now
     /// (a full OS buffer) is reported as `ErrorKind::WouldBlock`; the caller

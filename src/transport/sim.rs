@@ -85,6 +85,22 @@ pub struct BurstLoss {
 ///
 /// Probabilities outside `0..=1` are clamped and NaN counts as 0, and the
 /// capacity settings accept any value, so no setting can make a send panic.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use lentil::{LinkConditioner, SimNetwork};
+///
+/// // A mobile link: 3 % loss, 40 ms one way plus up to 10 ms of jitter,
+/// // 1 MB/s of capacity.
+/// let mobile = LinkConditioner::new()
+///     .loss(0.03)
+///     .latency(Duration::from_millis(40))
+///     .jitter(Duration::from_millis(10))
+///     .bandwidth(1_000_000);
+/// let net = SimNetwork::new(3);
+/// net.set_conditioner(mobile); // every link, both directions
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LinkConditioner {
     /// Probability each datagram is dropped, independently of the others.
@@ -114,7 +130,7 @@ pub struct LinkConditioner {
     /// the slowest link there is, rather than as no limit.
     pub bandwidth: Option<u64>,
     /// Size in bytes of the bottleneck's drop-tail queue; only matters with a
-    /// `bandwidth`. `None` means [`DEFAULT_QUEUE_DELAY`] worth of bytes at
+    /// `bandwidth`. `None` means 50 ms worth of bytes at
     /// the current bandwidth. The datagram being serialized counts until its
     /// last byte has left. A datagram that would take the queue past the
     /// limit is dropped and counted in [`SimStats::dropped_queue_overflow`],
@@ -191,7 +207,7 @@ impl LinkConditioner {
     }
 
     /// Sets the bottleneck's queue limit in bytes, replacing the default of
-    /// [`DEFAULT_QUEUE_DELAY`] worth of bytes.
+    /// 50 ms worth of bytes.
     #[must_use]
     pub fn queue_limit(mut self, bytes: u64) -> Self {
         self.queue_limit = Some(bytes);
@@ -199,7 +215,7 @@ impl LinkConditioner {
     }
 
     /// The queue limit in force in bytes: the explicit one, else
-    /// [`DEFAULT_QUEUE_DELAY`] worth at the bandwidth. `None` when the link
+    /// 50 ms worth at the bandwidth. `None` when the link
     /// has no capacity limit.
     pub fn effective_queue_limit(&self) -> Option<u64> {
         let bandwidth = self.bandwidth?.max(1);
@@ -566,6 +582,31 @@ impl Inner {
 /// An in-memory network of [`SimSocket`]s sharing one virtual clock and one
 /// seeded random source. Cloning is cheap and yields a handle to the same
 /// network.
+///
+/// `Server::sandbox` and `Client::sandbox` put endpoints on it (see the
+/// crate's first example); its sockets can also be driven directly. Time
+/// passes only when the clock is advanced, so a run is deterministic for a
+/// given seed:
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use lentil::{LinkConditioner, SimNetwork, Socket};
+///
+/// let net = SimNetwork::new(7);
+/// net.set_conditioner(LinkConditioner::new().latency(Duration::from_millis(20)));
+/// let mut a = net.bind("127.0.0.1:1000".parse().unwrap())?;
+/// let mut b = net.bind("127.0.0.1:2000".parse().unwrap())?;
+/// a.send_to(b"ping", b.local_addr())?;
+///
+/// let mut buf = [0u8; 64];
+/// assert_eq!(b.recv_from(&mut buf)?, None, "still on the way");
+/// net.clock().advance(Duration::from_millis(20));
+/// assert_eq!(b.recv_from(&mut buf)?, Some((4, a.local_addr())));
+/// assert_eq!(&buf[..4], b"ping");
+/// assert_eq!(net.stats().delivered, 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct SimNetwork {
     inner: Arc<Mutex<Inner>>,
@@ -730,7 +771,7 @@ impl SimNetwork {
     }
 
     /// Caps datagrams queued per destination (default
-    /// [`DEFAULT_MAX_IN_FLIGHT`]); datagrams beyond it are dropped and counted.
+    /// 65,536); datagrams beyond it are dropped and counted.
     /// Datagrams already queued are kept.
     pub fn set_max_in_flight(&self, max: usize) {
         self.inner.lock().max_in_flight = max;

@@ -7,6 +7,7 @@ use crate::{Delivery, DisconnectReason, Error, RejectReason};
 /// ([`TypedClient::update_events`]): a [`ClientEvent`](crate::ClientEvent)
 /// whose message is decoded.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum TypedClientEvent<M> {
     /// The server accepted the connection.
     ConnectAccepted,

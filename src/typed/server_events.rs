@@ -9,6 +9,7 @@ use crate::{Delivery, DisconnectReason, Error, PeerId};
 /// ([`TypedServer::update_events`]): a [`ServerEvent`](crate::ServerEvent)
 /// whose message is decoded.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum TypedServerEvent<M> {
     /// A peer completed the handshake and was accepted.
     Connected {

@@ -215,47 +215,6 @@ pub fn emit_disconnect(out: &mut Vec<u8>, code: u8, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    fn delivery() -> impl Strategy<Value = Delivery> {
-        prop::sample::select(Delivery::ALL.to_vec())
-    }
-
-    proptest! {
-        #[test]
-        fn frames_round_trip(msgs in proptest::collection::vec((delivery(), any::<u8>(), any::<u16>(), proptest::option::of((any::<u16>(), 2..=u16::MAX)), proptest::collection::vec(any::<u8>(), 0..300)), 0..8), ping in any::<bool>(), text in "\\PC{0,40}") {
-            let mut out = Vec::new();
-            let mut expected = Vec::new();
-            for (d, channel, id, fragment, payload) in &msgs {
-                let id = if d.has_id() { *id } else { 0 };
-                let fragment = fragment
-                    .filter(|_| d.is_reliable())
-                    .map(|(index, count)| Fragment { index: index % count, count });
-                let header = MessageHeader { delivery: *d, channel: *channel, id, fragment };
-                let before = out.len();
-                emit_message(&mut out, &header, payload);
-                prop_assert_eq!(out.len() - before, message_frame_len(*d, fragment.is_some(), payload.len()));
-                expected.push(Frame::Message { delivery: *d, channel: *channel, id, fragment, payload });
-            }
-            if ping {
-                emit_ping(&mut out);
-                expected.push(Frame::Ping);
-            }
-            emit_disconnect(&mut out, 4, &text);
-            expected.push(Frame::Disconnect { code: 4, text: &text });
-            let parsed: Result<Vec<_>, _> = FrameIter::new(&out).collect();
-            prop_assert_eq!(parsed.unwrap(), expected);
-        }
-
-        #[test]
-        fn parsing_garbage_never_panics_and_stops(bytes in proptest::collection::vec(any::<u8>(), 0..1500)) {
-            let mut errors = 0;
-            for f in FrameIter::new(&bytes) {
-                if f.is_err() { errors += 1; }
-            }
-            prop_assert!(errors <= 1);
-        }
-    }
 
     #[test]
     fn bad_frames_are_typed_errors() {

@@ -16,8 +16,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use lentil::transport::Socket;
-use lentil::{Client, Config, Server, Transport};
+use lentil::{Client, Config, Server, Socket, Transport};
 
 /// Where the server listens on the pair's network.
 pub const SERVER: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(

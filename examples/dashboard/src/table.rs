@@ -9,6 +9,8 @@ pub struct Column {
     pub width: u16,
     /// Numbers are right-aligned so their digits line up.
     pub numeric: bool,
+    /// What the column shows, for the legend under the table.
+    pub meaning: &'static str,
     /// On a narrow terminal the lowest priorities are left out first, so
     /// the columns that remain keep their full width and stay readable.
     priority: u8,
@@ -20,30 +22,39 @@ const fn col(
     width: u16,
     numeric: bool,
     priority: u8,
+    meaning: &'static str,
 ) -> Column {
     Column {
         title,
         unit,
         width,
         numeric,
+        meaning,
         priority,
     }
 }
 
 pub const COLUMNS: [Column; 13] = [
-    col("peer", "", 4, true, 12),
-    col("client", "", 6, false, 11),
-    col("address", "", 15, false, 2),
-    col("rtt", "ms", 6, true, 10),
-    col("p99", "ms", 6, true, 3),
-    col("loss", "2 s %", 6, true, 9),
-    col("loss", "all %", 6, true, 4),
-    col("in", "KiB/s", 6, true, 5),
-    col("out", "KiB/s", 6, true, 6),
-    col("reorder", "msgs", 7, true, 8),
-    col("send buf", "bytes", 9, true, 8),
-    col("pending", "acks", 7, true, 7),
-    col("resends", "msgs", 7, true, 1),
+    col("peer", "", 4, true, 12, "id at the server"),
+    col("client", "", 6, false, 11, "which client"),
+    col("address", "", 15, false, 2, "its address"),
+    col("rtt", "ms", 6, true, 10, "smoothed round trip"),
+    col("p99", "ms", 6, true, 3, "99th-percentile round trip"),
+    col("loss", "2 s %", 6, true, 9, "packets lost"),
+    col("loss", "all %", 6, true, 4, "packets lost"),
+    col("in", "KiB/s", 6, true, 5, "receive rate"),
+    col("out", "KiB/s", 6, true, 6, "send rate"),
+    col(
+        "reorder",
+        "msgs",
+        7,
+        true,
+        8,
+        "msgs held for an earlier one",
+    ),
+    col("send buf", "bytes", 9, true, 8, "bytes queued or unacked"),
+    col("pending", "acks", 7, true, 7, "packets awaiting an ack"),
+    col("resends", "msgs", 7, true, 1, "sent again after a loss"),
 ];
 
 // The recent-loss column's unit names the span of `stats::LOSS_WINDOW`.
@@ -65,6 +76,34 @@ pub fn fitting(width: u16) -> Vec<usize> {
         }
     }
     shown
+}
+
+/// The legend of the columns `shown`, "title: meaning" each (the units are
+/// in the table's header), packed into lines of at most `width` characters;
+/// an entry never breaks. Columns of one title share an entry.
+pub fn legend(shown: &[usize], width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for (n, &i) in shown.iter().enumerate() {
+        let c = &COLUMNS[i];
+        if n > 0 && COLUMNS[shown[n - 1]].title == c.title {
+            continue;
+        }
+        let entry = format!("{}: {}", c.title, c.meaning);
+        const SEP: &str = " · ";
+        let len = |s: &str| s.chars().count();
+        if !line.is_empty() && len(&line) + len(SEP) + len(&entry) > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push_str(SEP);
+        }
+        line.push_str(&entry);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 /// The text of each cell of `row`, in `COLUMNS` order.
@@ -143,4 +182,31 @@ pub fn text_lines(rows: &[Row], total: Option<&Row>) -> Vec<String> {
         lines.push(line(texts.each_ref().map(String::as_str)));
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_legend_names_every_shown_column_within_the_width() {
+        for width in [80u16, 100, 160] {
+            let shown = fitting(width);
+            let lines = legend(&shown, usize::from(width));
+            for line in &lines {
+                assert!(line.chars().count() <= usize::from(width), "{line:?}");
+            }
+            let text = lines.join(" · ");
+            for &i in &shown {
+                let entry = format!("{}: {}", COLUMNS[i].title, COLUMNS[i].meaning);
+                assert!(text.contains(&entry), "{entry:?} missing at {width}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_80_column_legend_takes_four_lines_at_most() {
+        // What the 80x24 layout leaves room for beside both charts.
+        assert!(legend(&fitting(80), 80).len() <= 4);
+    }
 }

@@ -2,8 +2,8 @@
 //! simulated network, with the link degraded while you watch.
 //!
 //! ```text
-//! cargo run --release --example dashboard
-//! cargo run --release --example dashboard -- --clients 8 --loss 0.05 --latency-ms 40 --seconds 30
+//! cargo run --release -p lentil-dashboard
+//! cargo run --release -p lentil-dashboard -- --clients 8 --loss 0.05 --latency-ms 40 --seconds 30
 //! ```
 //!
 //! Eight clients (by default) connect to one server over a `SimNetwork`
@@ -27,16 +27,12 @@
 //! quit. Without a terminal (output piped, as in CI) it prints the table as
 //! text every second instead, for `--seconds` (default 5) and exits.
 
+#[path = "../../common/mod.rs"]
 mod common;
-#[path = "dashboard/game.rs"]
 mod game;
-#[path = "dashboard/screen.rs"]
 mod screen;
-#[path = "dashboard/stats.rs"]
 mod stats;
-#[path = "dashboard/table.rs"]
 mod table;
-#[path = "dashboard/ui.rs"]
 mod ui;
 
 use std::io::{self, IsTerminal, Write};
@@ -271,6 +267,12 @@ fn run_report(mut game: Game, seconds: Option<f64>) -> io::Result<()> {
          running {seconds} s and printing the peer table every {} s",
         REPORT_EVERY.as_secs()
     )?;
+    // The text table has every column, in a line wider than 80: its legend
+    // is packed to 80 columns all the same.
+    let all: Vec<usize> = (0..table::COLUMNS.len()).collect();
+    for line in table::legend(&all, 80) {
+        writeln!(io::stdout(), "{line}")?;
+    }
     let end = Instant::now() + Duration::from_secs_f64(seconds);
     let mut stats = Stats::default();
     let mut next_sample = Duration::ZERO;

@@ -361,6 +361,8 @@ impl Game {
                 self.positions.remove(&peer);
                 self.expected.remove(&peer);
             }
+            // Kinds of events added in later versions.
+            _ => {}
         }
     }
 
@@ -407,6 +409,8 @@ impl Game {
                 ClientEvent::ConnectRejected(_)
                 | ClientEvent::Error(_)
                 | ClientEvent::Disconnected(_) => p.lost_at = Some(now),
+                // Kinds of events added in later versions.
+                _ => {}
             }
         }
         let retry = p

@@ -4,6 +4,7 @@
 //! decode failures are logged at their levels, and that nothing is logged
 //! per message at info level.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;

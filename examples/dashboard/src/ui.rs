@@ -8,7 +8,7 @@ use lentil::transport::sim::SimStats;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, Cell, Paragraph, RenderDirection, Row, Sparkline, Table};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, RenderDirection, Row, Sparkline, Table};
 use ratatui::Frame;
 
 use crate::game::{Link, Tally};
@@ -29,30 +29,58 @@ pub struct View<'a> {
     pub stats: &'a Stats,
 }
 
-const HEADER_LINES: u16 = 5;
+/// The header's lines under its title (which holds the peer count).
+const HEADER_LINES: u16 = 4;
 /// A sparkline panel: its borders and at least one row of bars.
 const MIN_SPARKLINE: u16 = 3;
+/// A half-width panel side by side with the other: a top border with its
+/// title, and one row of bars.
+const MIN_COMPACT_SPARKLINE: u16 = 2;
 
 pub fn draw(frame: &mut Frame, v: &View) {
+    // Header and table have a top border only (with their title): on an
+    // 80x24 terminal that leaves room for the legend and both charts.
     let [header, body, keys] = Layout::vertical([
-        Constraint::Length(HEADER_LINES + 2),
+        Constraint::Length(HEADER_LINES + 1),
         Constraint::Min(0),
         Constraint::Length(1),
     ])
     .areas(frame.area());
-    // The table comes first; the sparklines share what is left, and leave
-    // out what does not fit rather than squeeze the table.
-    let table_height = (2 + 2 + v.stats.rows().len() as u16 + 1).min(body.height);
-    let [peers, charts] =
-        Layout::vertical([Constraint::Length(table_height), Constraint::Min(0)]).areas(body);
+    // The table comes first; the legend and then the charts share what is
+    // left, and leave out what does not fit rather than squeeze the table.
+    let table_height = (1 + 2 + v.stats.rows().len() as u16 + 1).min(body.height);
+    let shown = table::fitting(body.width);
+    let legend = table::legend(&shown, usize::from(body.width));
+    let rest = body.height - table_height;
+    let legend_height = if rest >= legend.len() as u16 {
+        legend.len() as u16
+    } else {
+        0
+    };
+    let [peers, legend_area, charts] = Layout::vertical([
+        Constraint::Length(table_height),
+        Constraint::Length(legend_height),
+        Constraint::Min(0),
+    ])
+    .areas(body);
     draw_header(frame, header, v);
-    draw_table(frame, peers, v.stats);
+    draw_table(frame, peers, &shown, v.stats);
+    if legend_height > 0 {
+        let lines: Vec<Line> = legend
+            .into_iter()
+            .map(|l| Line::from(l).dark_gray())
+            .collect();
+        frame.render_widget(Paragraph::new(lines), legend_area);
+    }
     if charts.height >= 2 * MIN_SPARKLINE {
         let [rtt, loss] = Layout::vertical([Constraint::Fill(1); 2]).areas(charts);
-        draw_rtt(frame, rtt, v.stats.rtt_history());
-        draw_loss(frame, loss, v.stats.loss_history());
-    } else if charts.height >= MIN_SPARKLINE {
-        draw_rtt(frame, charts, v.stats.rtt_history());
+        draw_rtt(frame, rtt, v.stats.rtt_history(), false);
+        draw_loss(frame, loss, v.stats.loss_history(), false);
+    } else if charts.height >= MIN_COMPACT_SPARKLINE {
+        // Too short to stack them: side by side, with shorter titles.
+        let [rtt, loss] = Layout::horizontal([Constraint::Fill(1); 2]).areas(charts);
+        draw_rtt(frame, rtt, v.stats.rtt_history(), true);
+        draw_loss(frame, loss, v.stats.loss_history(), true);
     }
     draw_keys(frame, keys);
 }
@@ -72,7 +100,6 @@ fn setting(text: String) -> Span<'static> {
 fn draw_header(frame: &mut Frame, area: Rect, v: &View) {
     let lines = vec![
         link_line(&v.link),
-        Line::from(vec![label("peers"), peers_text(v).into()]),
         Line::from(vec![
             label("datagrams"),
             datagrams_text(&v.net, v.in_flight).into(),
@@ -80,11 +107,10 @@ fn draw_header(frame: &mut Frame, area: Rect, v: &View) {
         Line::from(vec![label("to server"), to_server_text(&v.tally).into()]),
         Line::from(vec![label("to clients"), to_clients_text(&v.tally).into()]),
     ];
-    let title = format!(
-        " lentil dashboard: {} clients and a server on SimNetwork, in real time ",
-        v.clients
-    );
-    let block = Block::bordered().title(Line::from(title).bold());
+    let title = format!(" lentil on SimNetwork: {} ", peers_text(v));
+    let block = Block::new()
+        .borders(Borders::TOP)
+        .title(Line::from(title).bold());
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
@@ -98,20 +124,20 @@ fn link_line(link: &Link) -> Line<'static> {
         " one-way".into(),
         "   jitter ".into(),
         setting(format!("+0..{} ms", stats::ms(link.jitter).round())),
-        "   on each direction of every client link".dark_gray(),
+        "   each way".dark_gray(),
     ])
 }
 
 fn peers_text(v: &View) -> String {
     let mut text = format!(
-        "{}/{} connected   {} reconnects   uptime {}",
+        "{}/{} clients   {} reconnects   up {}",
         v.connected,
         v.clients,
         v.tally.reconnects,
         clock(v.uptime)
     );
     if let Some(left) = v.remaining {
-        text.push_str(&format!("   quits in {} s", left.as_secs() + 1));
+        text.push_str(&format!("   ends in {} s", left.as_secs() + 1));
     }
     text
 }
@@ -154,16 +180,18 @@ fn to_clients_text(t: &Tally) -> String {
     )
 }
 
-fn draw_table(frame: &mut Frame, area: Rect, stats: &Stats) {
-    let shown = table::fitting(area.width.saturating_sub(2));
-    let rows = stats.rows().iter().map(|r| body_row(&shown, r));
+fn draw_table(frame: &mut Frame, area: Rect, shown: &[usize], stats: &Stats) {
+    let rows = stats.rows().iter().map(|r| body_row(shown, r));
     let widths = shown.iter().map(|&i| Constraint::Length(COLUMNS[i].width));
+    let block = Block::new()
+        .borders(Borders::TOP)
+        .title(" peers, as the server sees them (Server::metrics) ");
     let mut t = Table::new(rows, widths)
-        .header(header_row(&shown))
+        .header(header_row(shown))
         .column_spacing(table::SPACING)
-        .block(Block::bordered().title(" peers, as the server sees them (Server::metrics) "));
+        .block(block);
     if let Some(total) = stats.total() {
-        t = t.footer(body_row(&shown, total).bold());
+        t = t.footer(body_row(shown, total).bold());
     }
     frame.render_widget(t, area);
 }
@@ -199,20 +227,50 @@ fn body_row(shown: &[usize], r: &stats::Row) -> Row<'static> {
     )
 }
 
-fn draw_rtt(frame: &mut Frame, area: Rect, history: &VecDeque<Option<u64>>) {
+/// A chart's title: what it plots, its latest value, the scale of its bars
+/// (from 0 at the bottom to `top` at the top of the panel) and the span of
+/// time it shows, newest at the right. `compact` for a half-width panel.
+fn chart_title(what: &str, shown: &[Option<u64>], top: u64, compact: bool) -> String {
+    let span = (SAMPLE_EVERY * shown.len() as u32).as_secs();
+    let scale = format!("bars 0..{}", hundredths(top));
+    if compact {
+        let now = shown
+            .first()
+            .copied()
+            .flatten()
+            .map_or("-".to_owned(), hundredths);
+        format!(" {what} {now}  {scale}  {span} s ")
+    } else {
+        format!(" {what}   {}   {scale} ", summary(shown, hundredths))
+    }
+}
+
+/// A chart's frame: all borders, or for a compact panel only the top one.
+fn chart_block(compact: bool) -> Block<'static> {
+    if compact {
+        Block::new().borders(Borders::TOP)
+    } else {
+        Block::bordered()
+    }
+}
+
+fn draw_rtt(frame: &mut Frame, area: Rect, history: &VecDeque<Option<u64>>, compact: bool) {
     let shown = visible(history, area);
-    let title = summary(&shown, hundredths);
     let top = shown.iter().flatten().max().copied().unwrap_or(0).max(1);
-    let block = Block::bordered().title(format!(" RTT ms, mean of peers   {title} "));
+    let what = if compact {
+        "RTT ms"
+    } else {
+        "RTT ms, mean of peers"
+    };
+    let block = chart_block(compact).title(chart_title(what, &shown, top, compact));
     frame.render_widget(sparkline(shown, top, Color::Cyan).block(block), area);
 }
 
-fn draw_loss(frame: &mut Frame, area: Rect, history: &VecDeque<Option<u64>>) {
+fn draw_loss(frame: &mut Frame, area: Rect, history: &VecDeque<Option<u64>>, compact: bool) {
     // Bars are drawn against at least 10 %, so a percent or two looks small
     // rather than filling the panel.
     const FLOOR: u64 = 1000;
     let shown = visible(history, area);
-    let title = summary(&shown, hundredths);
     let top = shown
         .iter()
         .flatten()
@@ -220,11 +278,15 @@ fn draw_loss(frame: &mut Frame, area: Rect, history: &VecDeque<Option<u64>>) {
         .copied()
         .unwrap_or(0)
         .max(FLOOR);
-    let block = Block::bordered().title(format!(
-        " loss % over {} s, server to clients   {title}   bars 0..{} ",
-        stats::LOSS_WINDOW.as_secs(),
-        hundredths(top)
-    ));
+    let what = if compact {
+        format!("loss % ({} s)", stats::LOSS_WINDOW.as_secs())
+    } else {
+        format!(
+            "loss % over {} s, server to clients",
+            stats::LOSS_WINDOW.as_secs()
+        )
+    };
+    let block = chart_block(compact).title(chart_title(&what, &shown, top, compact));
     frame.render_widget(sparkline(shown, top, Color::LightRed).block(block), area);
 }
 
@@ -270,28 +332,27 @@ fn sparkline(shown: Vec<Option<u64>>, top: u64, color: Color) -> Sparkline<'stat
 
 fn draw_keys(frame: &mut Frame, area: Rect) {
     let key = |k: &'static str| Span::styled(k, Style::new().fg(Color::Black).bg(Color::Gray));
-    // Quitting first: on a narrow terminal the end of the line is cut off.
+    // Quitting first: on a terminal narrower than 80 columns the end of
+    // the line is cut off.
     let keys = Line::from(vec![
         " ".into(),
         key(" q "),
-        " quit   ".into(),
+        " quit  ".into(),
         key(" + "),
         key(" - "),
-        " loss   ".into(),
+        " loss  ".into(),
         key(" ] "),
         key(" [ "),
-        " ".into(),
         key(" ↑ "),
         key(" ↓ "),
-        " latency   ".into(),
+        " latency  ".into(),
         key(" } "),
         key(" { "),
-        " ".into(),
         key(" → "),
         key(" ← "),
-        " jitter   ".into(),
+        " jitter  ".into(),
         key(" r "),
-        " reset link".into(),
+        " reset".into(),
     ]);
     frame.render_widget(Paragraph::new(keys), area);
 }
