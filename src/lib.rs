@@ -86,6 +86,7 @@ mod message;
 mod metrics;
 pub mod proto;
 mod route;
+pub mod rpc;
 mod server;
 mod threads;
 pub mod transport;
