@@ -37,3 +37,6 @@ pub use outbox::Sent;
 pub use outcome::{Answered, CallError, CallId, Outcome, RpcError, RpcEvent, Violation};
 pub use responders::PendingReply;
 pub use server::{RpcServer, RpcServerEvent};
+
+#[cfg(test)]
+mod core_tests;
