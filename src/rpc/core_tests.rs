@@ -134,7 +134,8 @@ impl Pair {
                     .handle_message(self.now, CALLER, &frame, &mut self.game);
             }
             for frame in std::mem::take(&mut self.to_caller) {
-                self.caller.handle_message(self.now, RESPONDER, &frame, &mut ());
+                self.caller
+                    .handle_message(self.now, RESPONDER, &frame, &mut ());
             }
         }
     }
@@ -157,8 +158,14 @@ fn secs(n: u64) -> Duration {
 #[test]
 fn a_reply_and_the_commands_own_error_come_back_typed() {
     let mut pair = Pair::new(config());
-    let ok = pair.caller.call::<Double>(pair.now, RESPONDER, &21, secs(1)).unwrap();
-    let refused = pair.caller.call::<Double>(pair.now, RESPONDER, &5000, secs(1)).unwrap();
+    let ok = pair
+        .caller
+        .call::<Double>(pair.now, RESPONDER, &21, secs(1))
+        .unwrap();
+    let refused = pair
+        .caller
+        .call::<Double>(pair.now, RESPONDER, &5000, secs(1))
+        .unwrap();
     pair.run();
     let answers = pair.answers();
     assert_eq!(answers.len(), 2);
@@ -176,24 +183,37 @@ fn a_reply_and_the_commands_own_error_come_back_typed() {
 #[test]
 fn an_unknown_command_and_undecodable_arguments_are_answered_as_such() {
     let mut pair = Pair::new(config());
-    pair.caller.call::<Nobody>(pair.now, RESPONDER, &(), secs(1)).unwrap();
+    pair.caller
+        .call::<Nobody>(pair.now, RESPONDER, &(), secs(1))
+        .unwrap();
     pair.run();
-    assert_eq!(pair.answers()[0].decode::<Nobody>(), Err(CallError::UnknownCommand));
+    assert_eq!(
+        pair.answers()[0].decode::<Nobody>(),
+        Err(CallError::UnknownCommand)
+    );
     pair.caller
         .call::<DoubleText>(pair.now, RESPONDER, &"many".to_owned(), secs(1))
         .unwrap();
     pair.run();
     let answer = &pair.answers()[0];
-    assert_eq!(answer.decode::<DoubleText>(), Err(CallError::ArgsUndecodable));
+    assert_eq!(
+        answer.decode::<DoubleText>(),
+        Err(CallError::ArgsUndecodable)
+    );
     // An answer decoded as another command is refused, not misread.
-    assert!(matches!(answer.decode::<Nobody>(), Err(CallError::OtherCommand(_))));
+    assert!(matches!(
+        answer.decode::<Nobody>(),
+        Err(CallError::OtherCommand(_))
+    ));
     assert!(pair.game.seen.is_empty());
 }
 
 #[test]
 fn an_answer_this_side_cannot_decode_is_undecodable() {
     let mut pair = Pair::new(config());
-    pair.caller.call::<Double>(pair.now, RESPONDER, &1, secs(1)).unwrap();
+    pair.caller
+        .call::<Double>(pair.now, RESPONDER, &1, secs(1))
+        .unwrap();
     pair.run();
     let mut answer = pair.answers().remove(0);
     answer.outcome = Outcome::Reply(Bytes::from_static(&[0xff]));
@@ -206,10 +226,14 @@ fn an_answer_this_side_cannot_decode_is_undecodable() {
 #[test]
 fn a_call_times_out_at_its_deadline_and_a_late_answer_is_dropped() {
     let mut pair = Pair::new(config());
-    let call = pair.caller.call::<Later>(pair.now, RESPONDER, &vec![], secs(2)).unwrap();
+    let call = pair
+        .caller
+        .call::<Later>(pair.now, RESPONDER, &vec![], secs(2))
+        .unwrap();
     pair.run();
     assert_eq!(pair.caller.next_deadline(), Some(pair.now + secs(2)));
-    pair.caller.handle_timeout(pair.now + secs(2) - Duration::from_nanos(1));
+    pair.caller
+        .handle_timeout(pair.now + secs(2) - Duration::from_nanos(1));
     assert!(pair.answers().is_empty());
     pair.caller.handle_timeout(pair.now + secs(2));
     let answers = pair.answers();
@@ -227,13 +251,21 @@ fn a_call_times_out_at_its_deadline_and_a_late_answer_is_dropped() {
 #[test]
 fn a_deadline_of_an_answered_call_is_passed_over() {
     let mut pair = Pair::new(config());
-    pair.caller.call::<Double>(pair.now, RESPONDER, &1, secs(1)).unwrap();
+    pair.caller
+        .call::<Double>(pair.now, RESPONDER, &1, secs(1))
+        .unwrap();
     pair.run();
     pair.answers();
-    let slow = pair.caller.call::<Later>(pair.now, RESPONDER, &vec![], secs(3)).unwrap();
+    let slow = pair
+        .caller
+        .call::<Later>(pair.now, RESPONDER, &vec![], secs(3))
+        .unwrap();
     pair.run();
     pair.caller.handle_timeout(pair.now + secs(1));
-    assert!(pair.answers().is_empty(), "the answered call does not time out");
+    assert!(
+        pair.answers().is_empty(),
+        "the answered call does not time out"
+    );
     assert_eq!(pair.caller.next_deadline(), Some(pair.now + secs(3)));
     pair.caller.handle_timeout(pair.now + secs(3));
     assert_eq!(pair.answers()[0].call, slow);
@@ -243,7 +275,9 @@ fn a_deadline_of_an_answered_call_is_passed_over() {
 fn on_disconnect_every_pending_call_fails_once_with_connection_lost() {
     let mut pair = Pair::new(config());
     for _ in 0..3 {
-        pair.caller.call::<Later>(pair.now, RESPONDER, &vec![], secs(1)).unwrap();
+        pair.caller
+            .call::<Later>(pair.now, RESPONDER, &vec![], secs(1))
+            .unwrap();
     }
     pair.run();
     pair.caller.disconnected(RESPONDER);
@@ -265,11 +299,16 @@ fn on_disconnect_every_pending_call_fails_once_with_connection_lost() {
 #[test]
 fn an_answer_given_later_on_another_thread_arrives() {
     let mut pair = Pair::new(config());
-    let call = pair.caller.call::<Later>(pair.now, RESPONDER, &vec![1, 2, 3], secs(1)).unwrap();
+    let call = pair
+        .caller
+        .call::<Later>(pair.now, RESPONDER, &vec![1, 2, 3], secs(1))
+        .unwrap();
     pair.run();
     let pending = pair.game.held.pop().unwrap();
     assert_eq!(pending.peer(), CALLER);
-    std::thread::spawn(move || pending.reply(Ok(3))).join().unwrap();
+    std::thread::spawn(move || pending.reply(Ok(3)))
+        .join()
+        .unwrap();
     pair.run();
     let answers = pair.answers();
     assert_eq!(answers[0].call, call);
@@ -280,7 +319,9 @@ fn an_answer_given_later_on_another_thread_arrives() {
 fn a_dropped_pending_reply_answers_abandoned_and_frees_its_slot() {
     let mut pair = Pair::new(config());
     for _ in 0..4 {
-        pair.caller.call::<Later>(pair.now, RESPONDER, &vec![], secs(1)).unwrap();
+        pair.caller
+            .call::<Later>(pair.now, RESPONDER, &vec![], secs(1))
+            .unwrap();
     }
     pair.run();
     pair.game.held.clear();
@@ -292,7 +333,9 @@ fn a_dropped_pending_reply_answers_abandoned_and_frees_its_slot() {
         .all(|a| a.decode::<Later>() == Err(CallError::Abandoned)));
     // The four slots of calls in progress are free again.
     for _ in 0..4 {
-        pair.caller.call::<Later>(pair.now, RESPONDER, &vec![], secs(1)).unwrap();
+        pair.caller
+            .call::<Later>(pair.now, RESPONDER, &vec![], secs(1))
+            .unwrap();
     }
     pair.run();
     assert!(pair.responder.drain_events().next().is_none());
@@ -303,7 +346,9 @@ fn a_dropped_pending_reply_answers_abandoned_and_frees_its_slot() {
 fn pending_calls_past_the_limit_are_refused_with_backpressure() {
     let mut pair = Pair::new(config());
     for _ in 0..4 {
-        pair.caller.call::<Later>(pair.now, RESPONDER, &vec![], secs(1)).unwrap();
+        pair.caller
+            .call::<Later>(pair.now, RESPONDER, &vec![], secs(1))
+            .unwrap();
     }
     assert_eq!(
         pair.caller.call::<Double>(pair.now, RESPONDER, &1, secs(1)),
@@ -316,16 +361,23 @@ fn pending_calls_past_the_limit_are_refused_with_backpressure() {
     pair.game.held.pop().unwrap().reply(Ok(0));
     pair.run();
     assert_eq!(pair.answers().len(), 1);
-    assert!(pair.caller.call::<Double>(pair.now, RESPONDER, &1, secs(1)).is_ok());
+    assert!(pair
+        .caller
+        .call::<Double>(pair.now, RESPONDER, &1, secs(1))
+        .is_ok());
 }
 
 #[test]
 fn arguments_past_the_limit_are_refused_before_sending() {
     let mut pair = Pair::new(config());
     // A Vec<u8> of 63 bytes encodes to 64; of 64 bytes, to 65.
-    assert!(pair.caller.call::<Later>(pair.now, RESPONDER, &vec![0; 63], secs(1)).is_ok());
+    assert!(pair
+        .caller
+        .call::<Later>(pair.now, RESPONDER, &vec![0; 63], secs(1))
+        .is_ok());
     assert_eq!(
-        pair.caller.call::<Later>(pair.now, RESPONDER, &vec![0; 64], secs(1)),
+        pair.caller
+            .call::<Later>(pair.now, RESPONDER, &vec![0; 64], secs(1)),
         Err(RpcError::ArgsTooLarge { size: 65, max: 64 })
     );
     assert_eq!(pair.caller.pending_calls(RESPONDER), 1);
@@ -341,7 +393,9 @@ fn a_peer_that_sends_past_a_size_limit_is_disconnected_with_that_reason() {
     };
     pair.caller = RpcCore::new(generous);
     pair.caller.connected(RESPONDER);
-    pair.caller.call::<Later>(pair.now, RESPONDER, &vec![0; 100], secs(1)).unwrap();
+    pair.caller
+        .call::<Later>(pair.now, RESPONDER, &vec![0; 100], secs(1))
+        .unwrap();
     pair.run();
     let events: Vec<_> = pair.responder.drain_events().collect();
     let violation = Violation::ArgsTooLarge { size: 101, max: 64 };
@@ -354,7 +408,9 @@ fn a_peer_that_sends_past_a_size_limit_is_disconnected_with_that_reason() {
     );
     let disconnects: Vec<_> = pair.responder.drain_disconnects().collect();
     assert_eq!(disconnects, vec![(CALLER, violation.clone())]);
-    assert!(violation.to_string().contains("exceed the limit of 64 bytes"));
+    assert!(violation
+        .to_string()
+        .contains("exceed the limit of 64 bytes"));
     assert!(!pair.responder.is_connected(CALLER));
     assert!(pair.game.held.is_empty(), "the responder never ran");
 }
@@ -362,11 +418,14 @@ fn a_peer_that_sends_past_a_size_limit_is_disconnected_with_that_reason() {
 #[test]
 fn an_answer_past_the_reply_limit_disconnects_its_sender() {
     let mut pair = Pair::new(config());
-    pair.caller.call::<Double>(pair.now, RESPONDER, &1, secs(1)).unwrap();
+    pair.caller
+        .call::<Double>(pair.now, RESPONDER, &1, secs(1))
+        .unwrap();
     let mut frame = Vec::new();
     frame::write_answer_header(&mut frame, 0, frame::AnswerKind::Reply);
     frame.extend_from_slice(&[0; 65]);
-    pair.caller.handle_message(pair.now, RESPONDER, &Bytes::from(frame), &mut ());
+    pair.caller
+        .handle_message(pair.now, RESPONDER, &Bytes::from(frame), &mut ());
     let events: Vec<_> = pair.caller.drain_events().collect();
     assert!(events.contains(&RpcEvent::Violation {
         peer: RESPONDER,
@@ -390,7 +449,9 @@ fn a_peer_past_the_incoming_limit_or_sending_garbage_is_disconnected() {
     pair.caller = RpcCore::new(generous);
     pair.caller.connected(RESPONDER);
     for _ in 0..5 {
-        pair.caller.call::<Later>(pair.now, RESPONDER, &vec![], secs(1)).unwrap();
+        pair.caller
+            .call::<Later>(pair.now, RESPONDER, &vec![], secs(1))
+            .unwrap();
     }
     pair.run();
     assert_eq!(pair.game.held.len(), 4);
@@ -408,8 +469,12 @@ fn a_peer_past_the_incoming_limit_or_sending_garbage_is_disconnected() {
     assert_eq!(sent, 0);
 
     let mut pair = Pair::new(config());
-    pair.responder
-        .handle_message(pair.now, CALLER, &Bytes::from_static(&[42, 0]), &mut pair.game);
+    pair.responder.handle_message(
+        pair.now,
+        CALLER,
+        &Bytes::from_static(&[42, 0]),
+        &mut pair.game,
+    );
     assert!(matches!(
         pair.responder.drain_disconnects().next(),
         Some((CALLER, Violation::BadFrame(_)))
@@ -419,7 +484,9 @@ fn a_peer_past_the_incoming_limit_or_sending_garbage_is_disconnected() {
 #[test]
 fn a_frame_refused_for_backpressure_is_sent_later() {
     let mut pair = Pair::new(config());
-    pair.caller.call::<Double>(pair.now, RESPONDER, &4, secs(1)).unwrap();
+    pair.caller
+        .call::<Double>(pair.now, RESPONDER, &4, secs(1))
+        .unwrap();
     let mut tries = 0;
     pair.caller.poll_transmit(|_, _| {
         tries += 1;
@@ -433,7 +500,8 @@ fn a_frame_refused_for_backpressure_is_sent_later() {
 #[test]
 fn a_second_responder_for_the_same_id_is_refused() {
     let mut core: RpcCore<()> = RpcCore::new(config());
-    core.respond::<Double, _>(|_, _, n| Ok(u64::from(n))).unwrap();
+    core.respond::<Double, _>(|_, _, n| Ok(u64::from(n)))
+        .unwrap();
     assert!(matches!(
         core.respond::<DoubleText, _>(|_, _, _| Ok(0)),
         Err(RpcError::DuplicateResponder { .. })
@@ -466,7 +534,9 @@ fn a_future_is_ready_once_its_call_is_answered() {
 #[test]
 fn a_new_connection_of_the_same_peer_drops_answers_owed_to_the_old_one() {
     let mut pair = Pair::new(config());
-    pair.caller.call::<Later>(pair.now, RESPONDER, &vec![], secs(1)).unwrap();
+    pair.caller
+        .call::<Later>(pair.now, RESPONDER, &vec![], secs(1))
+        .unwrap();
     pair.run();
     pair.responder.connected(CALLER);
     pair.game.held.pop().unwrap().reply(Ok(5));
