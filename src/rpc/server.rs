@@ -58,7 +58,8 @@ pub enum RpcServerEvent {
 /// let mut sum = None;
 /// for _tick in 0..200 {
 ///     server.update(&mut ()).for_each(drop);
-///     for event in client.update(&mut ()) {
+///     let events: Vec<_> = client.update(&mut ()).collect();
+///     for event in events {
 ///         match event {
 ///             RpcClientEvent::Client(ClientEvent::ConnectAccepted) => {
 ///                 client.call::<Add>(&(2, 3), Duration::from_secs(1)).unwrap();
