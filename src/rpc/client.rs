@@ -34,7 +34,9 @@ pub enum RpcClientEvent {
 /// A [`Client`] that calls its server and answers the server's calls. `S`
 /// is the game state handed to responders on each [`update`](Self::update).
 /// Its server is the peer [`SERVER`]; each connection starts with no calls,
-/// and the calls of one that ended failed with connection lost.
+/// and the calls of one that ended failed with connection lost. Handlers
+/// registered on the wrapped client are not called: `update` drains the
+/// client's events and returns them.
 #[derive(Debug)]
 pub struct RpcClient<S = ()> {
     client: Client,
@@ -142,8 +144,7 @@ impl<S> RpcClient<S> {
         for event in self.client.update_events() {
             match event {
                 ClientEvent::Message(message) if message.channel == self.channel => {
-                    self.core
-                        .handle_message(now, SERVER, &message.payload, state);
+                    self.core.handle_message(SERVER, &message.payload, state);
                 }
                 ClientEvent::ConnectAccepted => {
                     self.core.connected(SERVER);

@@ -250,8 +250,9 @@ impl<S> RpcCore<S> {
     /// Takes in one message `peer` sent on the RPC channel: an answer ends
     /// its call, a request runs its responder with `state`. A frame that
     /// breaks a limit or does not parse disconnects the peer.
-    pub fn handle_message(&mut self, now: Instant, peer: PeerId, payload: &Bytes, state: &mut S) {
-        let _ = now; // Answers and requests do not depend on the time.
+    /// Answers and requests do not depend on the time: deadlines are only
+    /// checked by [`handle_timeout`](Self::handle_timeout).
+    pub fn handle_message(&mut self, peer: PeerId, payload: &Bytes, state: &mut S) {
         if !self.peers.contains_key(&peer) {
             return;
         }

@@ -131,11 +131,10 @@ impl Pair {
             }
             for frame in std::mem::take(&mut self.to_responder) {
                 self.responder
-                    .handle_message(self.now, CALLER, &frame, &mut self.game);
+                    .handle_message(CALLER, &frame, &mut self.game);
             }
             for frame in std::mem::take(&mut self.to_caller) {
-                self.caller
-                    .handle_message(self.now, RESPONDER, &frame, &mut ());
+                self.caller.handle_message(RESPONDER, &frame, &mut ());
             }
         }
     }
@@ -425,7 +424,7 @@ fn an_answer_past_the_reply_limit_disconnects_its_sender() {
     frame::write_answer_header(&mut frame, 0, frame::AnswerKind::Reply);
     frame.extend_from_slice(&[0; 65]);
     pair.caller
-        .handle_message(pair.now, RESPONDER, &Bytes::from(frame), &mut ());
+        .handle_message(RESPONDER, &Bytes::from(frame), &mut ());
     let events: Vec<_> = pair.caller.drain_events().collect();
     assert!(events.contains(&RpcEvent::Violation {
         peer: RESPONDER,
@@ -469,12 +468,8 @@ fn a_peer_past_the_incoming_limit_or_sending_garbage_is_disconnected() {
     assert_eq!(sent, 0);
 
     let mut pair = Pair::new(config());
-    pair.responder.handle_message(
-        pair.now,
-        CALLER,
-        &Bytes::from_static(&[42, 0]),
-        &mut pair.game,
-    );
+    pair.responder
+        .handle_message(CALLER, &Bytes::from_static(&[42, 0]), &mut pair.game);
     assert!(matches!(
         pair.responder.drain_disconnects().next(),
         Some((CALLER, Violation::BadFrame(_)))
@@ -546,4 +541,35 @@ fn a_new_connection_of_the_same_peer_drops_answers_owed_to_the_old_one() {
         Sent::Sent
     });
     assert_eq!(sent, 0);
+}
+
+proptest::proptest! {
+    /// Whatever a peer sends on the RPC channel, nothing panics, every
+    /// frame is taken in or ends the peer's RPC with a violation, and no
+    /// more of its calls run than the limit allows.
+    #[test]
+    fn arbitrary_bytes_never_panic_and_stay_within_the_limits(
+        frames in proptest::collection::vec(proptest::collection::vec(0u8..8, 0..80), 1..40)
+    ) {
+        let mut pair = Pair::new(config());
+        pair.caller.call::<Later>(pair.now, RESPONDER, &vec![], secs(1)).unwrap();
+        for frame in frames {
+            let frame = Bytes::from(frame);
+            pair.responder.handle_message(CALLER, &frame, &mut pair.game);
+            pair.caller.handle_message(RESPONDER, &frame, &mut ());
+        }
+        proptest::prop_assert!(pair.game.held.len() <= 4);
+        proptest::prop_assert!(pair.game.seen.len() <= 4);
+        let violations = pair.responder.drain_disconnects().count();
+        proptest::prop_assert!(violations <= 1);
+        proptest::prop_assert_eq!(pair.responder.is_connected(CALLER), violations == 0);
+        pair.caller.handle_timeout(pair.now + secs(1));
+        // The caller's one call ended exactly once, however it ended.
+        let ended = pair
+            .caller
+            .drain_events()
+            .filter(|e| matches!(e, RpcEvent::Answered(_)))
+            .count();
+        proptest::prop_assert_eq!(ended, 1);
+    }
 }

@@ -29,7 +29,9 @@ pub enum RpcServerEvent {
 }
 
 /// A [`Server`] whose clients it answers and calls. `S` is the game state
-/// handed to responders on each [`update`](Self::update).
+/// handed to responders on each [`update`](Self::update). Handlers
+/// registered on the wrapped server are not called (except
+/// `on_connect_request`): `update` drains the server's events and returns them.
 ///
 /// ```
 /// use std::time::Duration;
@@ -185,7 +187,7 @@ impl<S> RpcServer<S> {
         for event in self.server.update_events() {
             match event {
                 ServerEvent::Message { peer, message } if message.channel == self.channel => {
-                    self.core.handle_message(now, peer, &message.payload, state);
+                    self.core.handle_message(peer, &message.payload, state);
                 }
                 ServerEvent::Connected { peer, .. } => {
                     self.core.connected(peer);
