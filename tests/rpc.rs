@@ -7,7 +7,8 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use common::{ms, secs, Net};
@@ -79,10 +80,14 @@ impl Command for WhoAreYou {
     type Error = ();
 }
 
-#[derive(Default)]
 struct ServerGame {
     held: Vec<PendingReply<Hold>>,
-    worker: Option<mpsc::Sender<PendingReply<Hold>>>,
+    worker: mpsc::Sender<PendingReply<Hold>>,
+    /// Tokens handed to the worker, and those it has answered: the harness
+    /// waits for the worker before each update, so virtual time cannot run
+    /// past an answer the worker thread has not been scheduled to make.
+    handed: usize,
+    answered: Arc<AtomicUsize>,
 }
 
 struct ClientGame {
@@ -122,7 +127,10 @@ impl Lab {
         server
             .respond_later::<Hold, _>(|game: &mut ServerGame, _, code, pending| match code {
                 0 => drop(pending),
-                2 => game.worker.as_ref().unwrap().send(pending).unwrap(),
+                2 => {
+                    game.handed += 1;
+                    game.worker.send(pending).unwrap();
+                }
                 _ => game.held.push(pending),
             })
             .unwrap();
@@ -130,14 +138,19 @@ impl Lab {
             .respond::<Blob, _>(|_, _, bytes| Ok(vec![1; bytes.len()]))
             .unwrap();
         let (worker, jobs) = mpsc::channel::<PendingReply<Hold>>();
+        let answered = Arc::new(AtomicUsize::new(0));
+        let done = answered.clone();
         std::thread::spawn(move || {
             for pending in jobs {
                 pending.reply(Ok(42));
+                done.fetch_add(1, Ordering::Release);
             }
         });
         let game = ServerGame {
             held: Vec::new(),
-            worker: Some(worker),
+            worker,
+            handed: 0,
+            answered,
         };
         let mut lab = Lab {
             net: net.clone(),
@@ -184,6 +197,12 @@ impl Lab {
     }
 
     fn update(&mut self) {
+        let give_up = Instant::now() + secs(5);
+        while self.game.answered.load(Ordering::Acquire) < self.game.handed
+            && Instant::now() < give_up
+        {
+            std::thread::yield_now();
+        }
         self.server_events
             .extend(self.server.update(&mut self.game));
         for (i, client) in self.clients.iter_mut().enumerate() {
