@@ -107,6 +107,8 @@ pub mod proto;
 #[cfg(not(feature = "unstable-internals"))]
 #[allow(dead_code, unused_imports)] // what only the internals' own users need
 mod proto;
+#[cfg(feature = "typed")]
+pub mod rpc;
 mod server;
 mod threads;
 #[cfg(feature = "unstable-internals")]
