@@ -85,6 +85,7 @@ mod handlers;
 mod message;
 mod metrics;
 pub mod proto;
+pub mod replicate;
 mod route;
 mod server;
 mod threads;
