@@ -27,3 +27,6 @@ pub use sender::{PeerReplica, SenderStats, SNAPSHOT_HISTORY};
 pub use server_glue::ReplicationServer;
 pub use state::{StateLink, Transmit, DEFAULT_AUTOFLUSH_DELAY};
 pub use world::{ReplicatedMap, Topic, DEFAULT_IMPORTANCE, MAX_ENTRY_BYTES};
+
+#[cfg(test)]
+mod tests;
