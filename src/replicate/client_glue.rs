@@ -15,6 +15,9 @@ use super::world::Topic;
 use super::{codec, ReplicateError, ReplicationConfig};
 use crate::{Client, ClientEvent};
 
+/// How often the newest snapshot is acknowledged again while none arrives.
+const REACK_INTERVAL: Duration = Duration::from_millis(50);
+
 /// The client side of replication: its view of the server's world (`K` to
 /// `V`) and its state link (`L` is the client's value, `R` the server's).
 ///
@@ -28,6 +31,7 @@ pub struct ReplicationClient<K, V, L = (), R = ()> {
     view: WorldView<K, V>,
     state: StateLink<L, R>,
     ack_due: Option<u32>,
+    last_ack: Option<Instant>,
     requests: Vec<Vec<u8>>,
     malformed: u64,
     send_failures: u64,
@@ -49,6 +53,7 @@ where
             config,
             state,
             ack_due: None,
+            last_ack: None,
             requests: Vec::new(),
             malformed: 0,
             send_failures: 0,
@@ -130,9 +135,17 @@ where
         }
         let channels = (self.config.unreliable_channel, self.config.reliable_channel);
         let mut failures = 0;
-        if let Some(seq) = self.ack_due.take() {
+        // The newest applied snapshot is acknowledged again now and then: the
+        // server may be waiting on a lost acknowledgement before it sends more.
+        let repeat = self.last_ack.is_some_and(|t| now >= t + REACK_INTERVAL);
+        let ack = self
+            .ack_due
+            .take()
+            .or(self.view.newest().filter(|_| repeat));
+        if let Some(seq) = ack {
             let ack = codec::small_frame(codec::SNAPSHOT_ACK, seq);
             failures += u64::from(client.send_on(channels.0, ack).is_err());
+            self.last_ack = Some(now);
         }
         for request in self.requests.drain(..) {
             failures += u64::from(client.send_on(channels.1, request).is_err());

@@ -4,14 +4,15 @@
 //! length prefix cannot make it allocate) and never panics.
 //!
 //! ```text
-//! SNAPSHOT      01 seq:varint back:varint removed:varint key* upserts:varint (key value)*
+//! SNAPSHOT      01 seq back removed:varint key* kept:varint key* upserts:varint (key value)*
 //! SNAPSHOT_ACK  02 seq:varint
 //! STATE         03 seq:varint value
 //! STATE_ACK     04 seq:varint
 //! SUBSCRIBE     05 topic:varint      UNSUBSCRIBE 06 topic:varint
 //! ```
 //! `back` is how many snapshots before `seq` its baseline is; 0 means none
-//! (the snapshot is taken against the empty view).
+//! (the snapshot is taken against the empty view). A kept key is one the
+//! client keeps as it shows it rather than as the baseline has it.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -154,6 +154,16 @@ where
             let key: K = r.value()?;
             view.remove(&key);
         }
+        let current = self.held.back().map_or(&self.empty, |(_, m)| m);
+        for _ in 0..r.count()? {
+            // Kept: the server left it out but a snapshot since the baseline
+            // may have carried it; what the view shows is at least as new.
+            let key: K = r.value()?;
+            match current.get(&key) {
+                Some(value) => view.insert(key, value.clone()),
+                None => view.remove(&key),
+            };
+        }
         for _ in 0..r.count()? {
             let key: K = r.value()?;
             let value: V = r.value()?;

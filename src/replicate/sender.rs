@@ -11,7 +11,10 @@
 //! version differs from the baseline's is a candidate; candidates gain
 //! `importance x seconds waited` each build and go in order of that sum
 //! until the budget is spent; a sent entry starts again from zero, one left
-//! out keeps what it gained, so none waits forever.
+//! out keeps what it gained, so none waits forever. An entry that a snapshot
+//! sent since the baseline carried, left out of this one, is listed by key
+//! as kept: the client keeps the value it shows (it may hold that snapshot),
+//! so its view never steps back to the baseline's value.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::hash::Hash;
@@ -26,8 +29,12 @@ use super::{codec, ReplicateError};
 /// (this many sent without an ack), the next snapshot is a full one.
 pub const SNAPSHOT_HISTORY: usize = 32;
 
-/// Worst-case frame header: tag, then four varints of up to five bytes.
-const HEADER_BYTES: usize = 21;
+/// Worst-case frame header: tag, then five varints of up to five bytes.
+const HEADER_BYTES: usize = 26;
+
+/// The version of a kept entry in a snapshot's view: the client holds some
+/// value at least as new as the baseline's, which one is unknown.
+const UNKNOWN_VERSION: u64 = 0;
 
 /// The longest wait priority accumulates for between two builds, so a client
 /// idle for minutes does not come back with absurd priorities.
@@ -56,6 +63,9 @@ pub struct SenderStats {
     pub bytes: u64,
     /// Acknowledgements refused: for a snapshot not in the history.
     pub unknown_acks: u64,
+    /// Builds that sent nothing because the keys unacknowledged snapshots
+    /// carried did not fit the budget.
+    pub deferred: u64,
 }
 
 /// One client's replication state on the server.
@@ -65,6 +75,7 @@ pub struct PeerReplica<K> {
     history: VecDeque<Sent<K>>,
     acked: Option<u32>,
     next_seq: u32,
+    /// Priority gained by each candidate left out so far.
     priority: HashMap<K, f32>,
     last_build: Option<Instant>,
     stats: SenderStats,
@@ -173,33 +184,62 @@ impl<K: Ord + Clone + Hash + Serialize> PeerReplica<K> {
         if budget < HEADER_BYTES {
             return Ok(None);
         }
+        // Keys a snapshot sent since the baseline changed: the client may hold
+        // that snapshot, so each one this snapshot does not carry is listed
+        // as kept (the client keeps what it shows), or the view would step
+        // back to the baseline's value. Their keys are reserved first.
+        let newest = self.history.back().map_or(&empty, |s| &s.view);
+        let carried = differing(baseline, newest);
+        let mut kept_keys = Vec::new();
+        let mut key_lens = Vec::with_capacity(carried.len());
+        for key in &carried {
+            let before = kept_keys.len();
+            codec::put(&mut kept_keys, *key)?;
+            key_lens.push(kept_keys.len() - before);
+        }
         let mut room = budget - HEADER_BYTES;
+        if kept_keys.len() > room {
+            self.stats.deferred += 1;
+            return Ok(None);
+        }
+        room -= kept_keys.len();
+        let refund = |key: &K| carried.binary_search(&key).map_or(0, |i| key_lens[i]);
         let mut removed_keys = Vec::new();
         let mut chosen_removals = Vec::new();
         for key in removals {
             let before = removed_keys.len();
             codec::put(&mut removed_keys, key)?;
-            if removed_keys.len() - before > room {
+            let cost = (removed_keys.len() - before).saturating_sub(refund(key));
+            if cost > room {
                 removed_keys.truncate(before);
                 break;
             }
-            room -= removed_keys.len() - before;
+            room -= cost;
             chosen_removals.push(key);
         }
         let mut taken = 0;
         for c in &candidates {
             // Stop at the first that does not fit rather than skipping to
             // smaller ones: the budget it waits for would never come.
-            if c.entry.encoded.len() > room {
+            let cost = c.entry.encoded.len().saturating_sub(refund(c.key));
+            if cost > room {
                 break;
             }
-            room -= c.entry.encoded.len();
+            room -= cost;
             taken += 1;
         }
         let (chosen, waiting) = candidates.split_at(taken);
         for c in waiting {
             priority.insert(c.key.clone(), c.priority);
         }
+        let mut chosen_keys: Vec<&K> = chosen.iter().map(|c| c.key).collect();
+        chosen_keys.sort_unstable();
+        let kept: Vec<&K> = carried
+            .iter()
+            .copied()
+            .filter(|k| chosen_keys.binary_search(k).is_err())
+            .filter(|k| chosen_removals.binary_search(k).is_err())
+            .collect();
         if chosen.is_empty() && chosen_removals.is_empty() && !outstanding {
             self.priority = priority;
             return Ok(None);
@@ -212,13 +252,20 @@ impl<K: Ord + Clone + Hash + Serialize> PeerReplica<K> {
         codec::put(&mut frame, &back)?;
         codec::put(&mut frame, &(chosen_removals.len() as u32))?;
         frame.extend_from_slice(&removed_keys);
+        codec::put(&mut frame, &(kept.len() as u32))?;
+        for key in &kept {
+            codec::put(&mut frame, *key)?;
+        }
         codec::put(&mut frame, &(chosen.len() as u32))?;
         for c in chosen {
             frame.extend_from_slice(&c.entry.encoded);
         }
 
+        // A kept key's version is unknown (0, which no value has): the client
+        // holds the baseline's value or a later one, so it stays a candidate.
         let mut changes: Vec<(&K, Option<u64>)> =
             chosen_removals.iter().map(|k| (*k, None)).collect();
+        changes.extend(kept.iter().map(|k| (*k, Some(UNKNOWN_VERSION))));
         changes.extend(chosen.iter().map(|c| (c.key, Some(c.entry.version))));
         changes.sort_by(|a, b| a.0.cmp(b.0));
         let view = apply(baseline, &changes);
@@ -277,6 +324,41 @@ fn diff<'a, K: Ord, V>(
     }
     removals.extend(base.map(|(k, _)| k));
     (removals, candidates)
+}
+
+/// Keys whose version differs between two views, is unknown, or that only
+/// one holds, in key order.
+fn differing<'a, K: Ord>(a: &'a [(K, u64)], b: &'a [(K, u64)]) -> Vec<&'a K> {
+    let mut out = Vec::new();
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    loop {
+        match (a.peek(), b.peek()) {
+            (Some((ka, va)), Some((kb, vb))) => match ka.cmp(kb) {
+                std::cmp::Ordering::Less => {
+                    out.push(ka);
+                    a.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    out.push(kb);
+                    b.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    // Two unknowns may stand for different values.
+                    if va != vb || *va == UNKNOWN_VERSION {
+                        out.push(ka);
+                    }
+                    a.next();
+                    b.next();
+                }
+            },
+            (Some((k, _)), None) | (None, Some((k, _))) => {
+                out.push(k);
+                a.next();
+                b.next();
+            }
+            (None, None) => return out,
+        }
+    }
 }
 
 /// The view after `changes` (sorted by key; `None` removes) on `baseline`.

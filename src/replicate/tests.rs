@@ -305,3 +305,47 @@ fn a_state_value_larger_than_a_packet_goes_reliable_once() {
     assert!(t.reliable);
     assert!(a.poll_transmit(t0 + TICK * 5, ROOM, TICK).is_none());
 }
+
+#[test]
+fn with_late_acknowledgements_and_a_short_budget_nothing_starves_or_steps_back() {
+    // Acknowledgements take 5 builds to return and the client acknowledges
+    // only its newest snapshot; a third of the world changes every build,
+    // more than the budget carries.
+    let t0 = Instant::now();
+    let mut w = world(120, 1);
+    let (mut tx, mut rx) = (PeerReplica::new(), WorldView::<u32, u64>::new());
+    tx.subscribe(1);
+    let mut acks = std::collections::VecDeque::new();
+    let mut last_seen: HashMap<u32, u32> = HashMap::new();
+    let mut stalest = 0;
+    for tick in 1..=600u32 {
+        for k in (tick % 3..120).step_by(3) {
+            w.set(k, u64::from(tick) << 8 | u64::from(k)).unwrap();
+        }
+        if let Some(frame) = tx.build(t0 + TICK * tick, &w, 300).unwrap() {
+            if let Some(seq) = rx.apply(&frame).unwrap() {
+                acks.push_back((tick + 5, seq));
+            }
+        }
+        while acks.front().is_some_and(|(due, _)| *due <= tick) {
+            let (_, seq) = acks.pop_front().unwrap();
+            tx.handle_ack(seq);
+        }
+        for change in rx.drain_changes() {
+            assert!(
+                !matches!(change, ViewChange::Left(_)),
+                "nothing was removed: {change:?}"
+            );
+        }
+        if tick > 100 {
+            for k in 0..120 {
+                let shown = rx.get(&k).map(|v| (v >> 8) as u32);
+                let shown_tick = shown.unwrap_or(0);
+                let prev = last_seen.insert(k, shown_tick).unwrap_or(0);
+                assert!(shown_tick >= prev, "entry {k} stepped back from tick {prev} to {shown_tick} at {tick}: {:?} {:?} acked {:?} newest {:?}", tx.stats(), rx.stats(), tx.acked(), rx.newest());
+                stalest = stalest.max(tick - shown_tick);
+            }
+        }
+    }
+    assert!(stalest < 100, "an entry waited {stalest} builds");
+}
