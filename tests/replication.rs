@@ -405,3 +405,40 @@ fn over_loopback_udp_a_view_converges_and_subscription_requests_are_decided_by_t
     assert_eq!(scene.players[0].repl.view().entries().len(), 100);
     assert!(scene.leaks.is_empty(), "{:?}", scene.leaks);
 }
+
+#[test]
+fn a_world_larger_than_a_packet_goes_in_several_snapshots_per_update_and_adds_up() {
+    let net = SimNetwork::new(5);
+    net.set_conditioner(LinkConditioner::new().latency(Duration::from_millis(2)));
+    let mut scene = Scene::new(Clock::Sim(net), &[BTreeSet::from([0])]);
+    scene.connect_all(Duration::from_secs(5));
+    for _ in 0..20 {
+        scene.tick(); // the rate estimate settles
+    }
+    let peer = scene.players[0].peer.unwrap();
+    let before = scene.repl.peer_stats(peer).unwrap();
+    for key in 0..300 {
+        let data = u64::from(key) << 40;
+        scene
+            .repl
+            .world_mut()
+            .insert(key, 0, Val { topic: 0, data })
+            .unwrap();
+    }
+    scene.tick();
+    let after = scene.repl.peer_stats(peer).unwrap();
+    let packet = engine_config().max_packet_payload() as u64;
+    assert!(after.bytes - before.bytes > 2 * packet, "{after:?}");
+    assert!(
+        after.snapshots - before.snapshots >= 3,
+        "one update sent several: {after:?}"
+    );
+    // The next update applies them: each keeps what the previous carried.
+    scene.tick();
+    let view = scene.players[0].repl.view();
+    assert!(
+        view.entries().len() > 200,
+        "{} entries after one update",
+        view.entries().len()
+    );
+}
