@@ -160,28 +160,6 @@ impl<K: Ord + Clone + Hash + Serialize> PeerReplica<K> {
         world: &ReplicatedMap<K, V>,
         budget: usize,
     ) -> Result<Option<Vec<u8>>, ReplicateError> {
-        self.build_snapshot(now, world, budget, false)
-    }
-
-    /// Builds a further snapshot in the same update, for the entries the
-    /// previous one left out: what that one carried, still in flight, is
-    /// kept rather than carried again.
-    pub fn build_more<V>(
-        &mut self,
-        now: Instant,
-        world: &ReplicatedMap<K, V>,
-        budget: usize,
-    ) -> Result<Option<Vec<u8>>, ReplicateError> {
-        self.build_snapshot(now, world, budget, true)
-    }
-
-    fn build_snapshot<V>(
-        &mut self,
-        now: Instant,
-        world: &ReplicatedMap<K, V>,
-        budget: usize,
-        skip_in_flight: bool,
-    ) -> Result<Option<Vec<u8>>, ReplicateError> {
         let waited = self
             .last_build
             .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
@@ -194,15 +172,6 @@ impl<K: Ord + Clone + Hash + Serialize> PeerReplica<K> {
         let empty = Vec::new();
         let baseline = baseline_index.map_or(&empty, |i| &self.history[i].view);
         let (removals, mut candidates) = diff(baseline, world, &self.topics);
-        let newest = self.history.back().map_or(&empty, |s| &s.view);
-        if skip_in_flight {
-            let mut sent = newest.iter().peekable();
-            candidates.retain(|c| {
-                while sent.next_if(|(k, _)| k < c.key).is_some() {}
-                sent.peek()
-                    .is_none_or(|(k, v)| k != c.key || *v != c.entry.version)
-            });
-        }
 
         let mut priority = HashMap::with_capacity(candidates.len());
         for c in &mut candidates {
@@ -224,6 +193,7 @@ impl<K: Ord + Clone + Hash + Serialize> PeerReplica<K> {
         // that snapshot, so each one this snapshot does not carry is listed
         // as kept (the client keeps what it shows), or the view would step
         // back to the baseline's value. Their keys are reserved first.
+        let newest = self.history.back().map_or(&empty, |s| &s.view);
         let carried = differing(baseline, newest);
         let mut kept_keys = Vec::new();
         let mut key_lens = Vec::with_capacity(carried.len());
@@ -275,8 +245,7 @@ impl<K: Ord + Clone + Hash + Serialize> PeerReplica<K> {
             .filter(|k| chosen_keys.binary_search(k).is_err())
             .filter(|k| chosen_removals.binary_search(k).is_err())
             .collect();
-        // A further snapshot of nothing new would only repeat the last.
-        if chosen.is_empty() && chosen_removals.is_empty() && (!outstanding || skip_in_flight) {
+        if chosen.is_empty() && chosen_removals.is_empty() && !outstanding {
             self.priority = priority;
             return Ok(None);
         }

@@ -232,12 +232,7 @@ where
                     break;
                 }
                 let budget = slot.credit.clamp(0.0, packet as f64) as usize;
-                let built = if i == 0 {
-                    slot.replica.build(now, &self.world, budget)?
-                } else {
-                    slot.replica.build_more(now, &self.world, budget)?
-                };
-                let Some(frame) = built else {
+                let Some(frame) = slot.replica.build(now, &self.world, budget)? else {
                     break;
                 };
                 slot.credit -= frame.len() as f64;
