@@ -128,11 +128,6 @@ impl<K: Ord + Clone + Hash + Serialize> PeerReplica<K> {
         self.stats
     }
 
-    /// Whether entries wait that the last build left out for lack of budget.
-    pub fn has_waiting(&self) -> bool {
-        !self.priority.is_empty()
-    }
-
     /// Takes the client's acknowledgement of snapshot `seq`. Only a
     /// snapshot in the history, newer than the current baseline, counts;
     /// older snapshots are then dropped, since baselines only move forward.

@@ -21,10 +21,6 @@ use crate::{PeerId, Server, ServerEvent};
 /// rate, so an idle moment does not turn into a burst.
 const MAX_CREDIT_STEP: Duration = Duration::from_millis(50);
 
-/// Most snapshots one update sends a peer, each at most one packet, when the
-/// rate allows and one packet does not carry every change.
-const MAX_SNAPSHOTS_PER_UPDATE: usize = 4;
-
 type SubscribeFn = Box<dyn FnMut(PeerId, Topic) -> bool + Send>;
 
 struct Peer<K, L, R> {
@@ -201,10 +197,9 @@ where
         }
     }
 
-    /// Sends every peer what is due: its state link's frames, and snapshots
+    /// Sends every peer what is due: its state link's frames, and a snapshot
     /// within its budget, which is `rate_share` of the connection's send
-    /// rate over the time since its last update: each one packet at most, and
-    /// up to four when one does not carry every change.
+    /// rate over the time since its last update, capped at one packet.
     pub fn update(&mut self, server: &mut Server, now: Instant) -> Result<(), ReplicateError> {
         let packet = server.config().max_packet_payload();
         let channels = (self.config.unreliable_channel, self.config.reliable_channel);
@@ -223,18 +218,9 @@ where
             });
             slot.last_update = Some(now);
             let rate = metrics.send_rate * self.config.rate_share;
-            let most = (packet * MAX_SNAPSHOTS_PER_UPDATE) as f64;
-            slot.credit = (slot.credit + rate * step.as_secs_f64()).min(most);
-            for i in 0..MAX_SNAPSHOTS_PER_UPDATE {
-                // A further snapshot only for entries the last one left out;
-                // it keeps what the previous ones carried, so they add up.
-                if i > 0 && !slot.replica.has_waiting() {
-                    break;
-                }
-                let budget = slot.credit.clamp(0.0, packet as f64) as usize;
-                let Some(frame) = slot.replica.build(now, &self.world, budget)? else {
-                    break;
-                };
+            slot.credit = (slot.credit + rate * step.as_secs_f64()).min(packet as f64);
+            let budget = slot.credit.max(0.0) as usize;
+            if let Some(frame) = slot.replica.build(now, &self.world, budget)? {
                 slot.credit -= frame.len() as f64;
                 failures += u64::from(server.send_on(peer, channels.0, &frame).is_err());
             }
