@@ -46,6 +46,9 @@ struct Sent<K> {
     seq: u32,
     /// The client's view once it applies this snapshot, sorted by key.
     view: Vec<(K, u64)>,
+    /// Keys it removed, kept or carried, sorted: what a client holding it
+    /// may show differently from an older baseline.
+    touched: Vec<K>,
 }
 
 /// What a client's replication has sent so far.
@@ -184,12 +187,20 @@ impl<K: Ord + Clone + Hash + Serialize> PeerReplica<K> {
         if budget < HEADER_BYTES {
             return Ok(None);
         }
-        // Keys a snapshot sent since the baseline changed: the client may hold
+        // Keys a snapshot sent since the baseline touched: the client may hold
         // that snapshot, so each one this snapshot does not carry is listed
         // as kept (the client keeps what it shows), or the view would step
-        // back to the baseline's value. Their keys are reserved first.
-        let newest = self.history.back().map_or(&empty, |s| &s.view);
-        let carried = differing(baseline, newest);
+        // back to the baseline's value. Their keys are reserved first. A key
+        // no later snapshot touched shows as the baseline has it.
+        let after_baseline = baseline_index.map_or(0, |i| i + 1);
+        let mut carried: Vec<&K> = self
+            .history
+            .iter()
+            .skip(after_baseline)
+            .flat_map(|s| s.touched.iter())
+            .collect();
+        carried.sort_unstable();
+        carried.dedup();
         let mut kept_keys = Vec::new();
         let mut key_lens = Vec::with_capacity(carried.len());
         for key in &carried {
@@ -269,6 +280,7 @@ impl<K: Ord + Clone + Hash + Serialize> PeerReplica<K> {
         changes.extend(chosen.iter().map(|c| (c.key, Some(c.entry.version))));
         changes.sort_by(|a, b| a.0.cmp(b.0));
         let view = apply(baseline, &changes);
+        let touched = changes.iter().map(|(k, _)| (*k).clone()).collect();
 
         self.stats.snapshots += 1;
         self.stats.full_snapshots += u64::from(baseline_index.is_none());
@@ -277,7 +289,7 @@ impl<K: Ord + Clone + Hash + Serialize> PeerReplica<K> {
         self.stats.bytes += frame.len() as u64;
         self.priority = priority;
         self.next_seq += 1;
-        self.history.push_back(Sent { seq, view });
+        self.history.push_back(Sent { seq, view, touched });
         if self.history.len() > SNAPSHOT_HISTORY {
             let gone = self.history.pop_front().map(|s| s.seq);
             if gone == self.acked {
@@ -324,41 +336,6 @@ fn diff<'a, K: Ord, V>(
     }
     removals.extend(base.map(|(k, _)| k));
     (removals, candidates)
-}
-
-/// Keys whose version differs between two views, is unknown, or that only
-/// one holds, in key order.
-fn differing<'a, K: Ord>(a: &'a [(K, u64)], b: &'a [(K, u64)]) -> Vec<&'a K> {
-    let mut out = Vec::new();
-    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
-    loop {
-        match (a.peek(), b.peek()) {
-            (Some((ka, va)), Some((kb, vb))) => match ka.cmp(kb) {
-                std::cmp::Ordering::Less => {
-                    out.push(ka);
-                    a.next();
-                }
-                std::cmp::Ordering::Greater => {
-                    out.push(kb);
-                    b.next();
-                }
-                std::cmp::Ordering::Equal => {
-                    // Two unknowns may stand for different values.
-                    if va != vb || *va == UNKNOWN_VERSION {
-                        out.push(ka);
-                    }
-                    a.next();
-                    b.next();
-                }
-            },
-            (Some((k, _)), None) | (None, Some((k, _))) => {
-                out.push(k);
-                a.next();
-                b.next();
-            }
-            (None, None) => return out,
-        }
-    }
 }
 
 /// The view after `changes` (sorted by key; `None` removes) on `baseline`.
