@@ -17,7 +17,6 @@ mod common;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use lentil::clock::Clock;
 use lentil::rpc::{
     Answered, CallError, Command, RpcClient, RpcClientEvent, RpcConfig, RpcEvent, RpcServer,
     RpcServerEvent,
@@ -98,8 +97,8 @@ struct Player {
     seat: Option<u32>,
 }
 
-fn lobby_server(server: Server, clock: Clock) -> RpcServer<Lobby> {
-    let mut rpc = RpcServer::with_clock(server, clock, RpcConfig::default()).expect("rpc config");
+fn lobby_server(server: Server) -> RpcServer<Lobby> {
+    let mut rpc = RpcServer::new(server, RpcConfig::default()).expect("rpc config");
     rpc.respond::<ListRooms, _>(|lobby: &mut Lobby, _, ()| {
         let rooms = lobby.rooms.iter().enumerate().map(|(id, room)| RoomInfo {
             id: id as u32,
@@ -131,8 +130,8 @@ fn lobby_server(server: Server, clock: Clock) -> RpcServer<Lobby> {
     rpc
 }
 
-fn player(client: Client, clock: Clock, name: &str) -> (RpcClient<Player>, Player) {
-    let mut rpc = RpcClient::with_clock(client, clock, RpcConfig::default()).expect("rpc config");
+fn player(client: Client, name: &str) -> (RpcClient<Player>, Player) {
+    let mut rpc = RpcClient::new(client, RpcConfig::default()).expect("rpc config");
     rpc.respond::<ReadyCheck, _>(|player: &mut Player, _, room| {
         println!("{}: ready for {room}", player.name);
         Ok(true)
@@ -217,13 +216,12 @@ fn main() -> ExitCode {
         return code;
     }
     let net = SimNetwork::new(7);
-    let (server, clock) = if o.sim {
-        let server = Server::sandbox(Config::default(), &net);
-        (server, Clock::Virtual(net.clock()))
+    let server = if o.sim {
+        Server::sandbox(Config::default(), &net)
     } else {
-        (Server::new(Config::default()), Clock::System)
+        Server::new(Config::default())
     };
-    let mut server = lobby_server(server, clock.clone());
+    let mut server = lobby_server(server);
     if let Err(e) = server.server_mut().listen("127.0.0.1:0") {
         eprintln!("lobby: {e}");
         return ExitCode::FAILURE;
@@ -253,14 +251,14 @@ fn main() -> ExitCode {
             Client::new(Config::default())
         };
         client.connect(addr).expect("a fresh client connects");
-        players.push(player(client, clock.clone(), name));
+        players.push(player(client, name));
     }
 
-    let start = clock.now();
+    let start = server.server().now();
     let limit = Duration::from_secs_f64(o.seconds);
     let mut ready = 0;
     let mut started = false;
-    while clock.now().duration_since(start) < limit {
+    while server.server().now().duration_since(start) < limit {
         for event in pump(&mut server, &mut lobby, &mut players, o.sim, &net) {
             if let RpcServerEvent::Rpc(RpcEvent::Answered(answer)) = event {
                 if answer.decode::<ReadyCheck>() == Ok(true) {
@@ -287,8 +285,8 @@ fn main() -> ExitCode {
                 rpc.client_mut().disconnect();
             }
             let left = Duration::from_secs(1);
-            let until = clock.now() + left;
-            while server.server().peer_count() > 0 && clock.now() < until {
+            let until = server.server().now() + left;
+            while server.server().peer_count() > 0 && server.server().now() < until {
                 pump(&mut server, &mut lobby, &mut players, o.sim, &net);
             }
             println!("lobby: every player seated, the full room started; done");

@@ -108,6 +108,8 @@ pub mod proto;
 #[allow(dead_code, unused_imports)] // what only the internals' own users need
 mod proto;
 #[cfg(feature = "typed")]
+pub mod replicate;
+#[cfg(feature = "typed")]
 pub mod rpc;
 mod server;
 mod threads;

@@ -12,7 +12,6 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use common::{ms, secs, Net};
-use lentil::clock::Clock;
 use lentil::rpc::{
     Answered, CallError, CallId, Command, Outcome, PendingReply, RpcClient, RpcClientEvent,
     RpcConfig, RpcError, RpcEvent, RpcServer, RpcServerEvent, Violation, SERVER,
@@ -106,18 +105,11 @@ struct Lab {
     peers: Vec<PeerId>,
 }
 
-fn clock(net: &Net) -> Clock {
-    match net.sim_net() {
-        Some(sim) => Clock::Virtual(sim.clock()),
-        None => Clock::System,
-    }
-}
-
 impl Lab {
     fn new(net: &Net, clients: usize, server_rpc: RpcConfig, client_rpc: RpcConfig) -> Self {
         let server = net.server(net.config());
         let addr = server.local_addr().unwrap();
-        let mut server = RpcServer::with_clock(server, clock(net), server_rpc).unwrap();
+        let mut server = RpcServer::new(server, server_rpc).unwrap();
         server
             .respond::<Triple, _>(|_, _, n| match n {
                 n if n > 1_000_000 => Err(TooLarge { max: 1_000_000 }),
@@ -165,7 +157,7 @@ impl Lab {
         for index in 0..clients {
             let mut client = net.client(net.config());
             client.connect(addr).unwrap();
-            let mut client = RpcClient::with_clock(client, clock(net), client_rpc.clone()).unwrap();
+            let mut client = RpcClient::new(client, client_rpc.clone()).unwrap();
             client
                 .respond::<WhoAreYou, _>(|game: &mut ClientGame, peer, ()| {
                     assert_eq!(peer, SERVER);

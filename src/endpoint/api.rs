@@ -104,6 +104,12 @@ macro_rules! endpoint_api {
                 $crate::endpoint::remove_handler(self, id)
             }
 
+            /// The time on this endpoint's transport: the system clock, or a
+            /// simulated network's virtual clock.
+            pub fn now(&self) -> std::time::Instant {
+                self.driver.now()
+            }
+
             /// The configuration.
             pub fn config(&self) -> &$crate::Config {
                 &self.core.config

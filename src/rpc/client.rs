@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use crate::clock::Clock;
 use crate::{Client, ClientEvent, PeerId};
 
 use super::command::Command;
@@ -41,20 +40,14 @@ pub enum RpcClientEvent {
 pub struct RpcClient<S = ()> {
     client: Client,
     core: RpcCore<S>,
-    clock: Clock,
     channel: u8,
     events: Vec<RpcClientEvent>,
 }
 
 impl<S> RpcClient<S> {
-    /// Wraps `client`, reading the system clock (a client on UDP).
+    /// Wraps `client`; calls are timed by its transport's clock (virtual on a
+    /// simulated network).
     pub fn new(client: Client, config: RpcConfig) -> Result<Self, RpcError> {
-        Self::with_clock(client, Clock::System, config)
-    }
-
-    /// Wraps `client`, reading `clock`: the simulated network's
-    /// (`Clock::Virtual(net.clock())`) for a sandboxed client.
-    pub fn with_clock(client: Client, clock: Clock, config: RpcConfig) -> Result<Self, RpcError> {
         let channel = config.validate(client.config())?;
         let mut core = RpcCore::new(config);
         if client.is_connected() {
@@ -63,7 +56,6 @@ impl<S> RpcClient<S> {
         Ok(RpcClient {
             client,
             core,
-            clock,
             channel,
             events: Vec::new(),
         })
@@ -118,7 +110,7 @@ impl<S> RpcClient<S> {
     ) -> Result<CallId, RpcError> {
         let id = self
             .core
-            .call::<C>(self.clock.now(), SERVER, args, timeout)?;
+            .call::<C>(self.client.now(), SERVER, args, timeout)?;
         self.transmit();
         Ok(id)
     }
@@ -131,7 +123,7 @@ impl<S> RpcClient<S> {
     ) -> Result<CallFuture<C>, RpcError> {
         let future = self
             .core
-            .call_future::<C>(self.clock.now(), SERVER, args, timeout)?;
+            .call_future::<C>(self.client.now(), SERVER, args, timeout)?;
         self.transmit();
         Ok(future)
     }
@@ -140,7 +132,7 @@ impl<S> RpcClient<S> {
     /// were answered or timed out, and sends the answers. Returns the
     /// client's events and RPC's, the client's first.
     pub fn update(&mut self, state: &mut S) -> std::vec::Drain<'_, RpcClientEvent> {
-        let now = self.clock.now();
+        let now = self.client.now();
         for event in self.client.update_events() {
             match event {
                 ClientEvent::Message(message) if message.channel == self.channel => {
@@ -173,7 +165,7 @@ impl<S> RpcClient<S> {
     /// Waits like [`Client::wait`], at most until the next call deadline.
     pub fn wait(&mut self, max: Duration) {
         let max = match self.core.next_deadline() {
-            Some(deadline) => max.min(deadline.saturating_duration_since(self.clock.now())),
+            Some(deadline) => max.min(deadline.saturating_duration_since(self.client.now())),
             None => max,
         };
         self.client.wait(max);

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use crate::clock::Clock;
 use crate::{DisconnectReason, Error, PeerId, Server, ServerEvent};
 
 use super::command::Command;
@@ -35,7 +34,6 @@ pub enum RpcServerEvent {
 ///
 /// ```
 /// use std::time::Duration;
-/// use lentil::clock::Clock;
 /// use lentil::rpc::{Command, RpcClient, RpcClientEvent, RpcConfig, RpcEvent, RpcServer};
 /// use lentil::{Client, ClientEvent, Config, Server, SimNetwork};
 ///
@@ -48,15 +46,14 @@ pub enum RpcServerEvent {
 /// }
 ///
 /// let net = SimNetwork::new(1);
-/// let clock = Clock::Virtual(net.clock());
 /// let mut server = Server::sandbox(Config::default(), &net);
 /// server.listen("127.0.0.1:9000")?;
-/// let mut server = RpcServer::with_clock(server, clock.clone(), RpcConfig::default()).unwrap();
+/// let mut server = RpcServer::new(server, RpcConfig::default()).unwrap();
 /// server.respond::<Add, _>(|_state: &mut (), _peer, (a, b)| Ok(a + b)).unwrap();
 ///
 /// let mut client = Client::sandbox(Config::default(), &net);
 /// client.connect("127.0.0.1:9000")?;
-/// let mut client = RpcClient::with_clock(client, clock, RpcConfig::default()).unwrap();
+/// let mut client = RpcClient::new(client, RpcConfig::default()).unwrap();
 /// let mut sum = None;
 /// for _tick in 0..200 {
 ///     server.update(&mut ()).for_each(drop);
@@ -79,20 +76,14 @@ pub enum RpcServerEvent {
 pub struct RpcServer<S = ()> {
     server: Server,
     core: RpcCore<S>,
-    clock: Clock,
     channel: u8,
     events: Vec<RpcServerEvent>,
 }
 
 impl<S> RpcServer<S> {
-    /// Wraps `server`, reading the system clock (a server on UDP).
+    /// Wraps `server`; calls are timed by its transport's clock (virtual on a
+    /// simulated network).
     pub fn new(server: Server, config: RpcConfig) -> Result<Self, RpcError> {
-        Self::with_clock(server, Clock::System, config)
-    }
-
-    /// Wraps `server`, reading `clock`: the simulated network's
-    /// (`Clock::Virtual(net.clock())`) for a sandboxed server.
-    pub fn with_clock(server: Server, clock: Clock, config: RpcConfig) -> Result<Self, RpcError> {
         let channel = config.validate(server.config())?;
         let mut core = RpcCore::new(config);
         for peer in server.peers() {
@@ -101,7 +92,6 @@ impl<S> RpcServer<S> {
         Ok(RpcServer {
             server,
             core,
-            clock,
             channel,
             events: Vec::new(),
         })
@@ -160,7 +150,9 @@ impl<S> RpcServer<S> {
         args: &C::Args,
         timeout: Duration,
     ) -> Result<CallId, RpcError> {
-        let id = self.core.call::<C>(self.clock.now(), peer, args, timeout)?;
+        let id = self
+            .core
+            .call::<C>(self.server.now(), peer, args, timeout)?;
         self.transmit();
         Ok(id)
     }
@@ -174,7 +166,7 @@ impl<S> RpcServer<S> {
     ) -> Result<CallFuture<C>, RpcError> {
         let future = self
             .core
-            .call_future::<C>(self.clock.now(), peer, args, timeout)?;
+            .call_future::<C>(self.server.now(), peer, args, timeout)?;
         self.transmit();
         Ok(future)
     }
@@ -183,7 +175,7 @@ impl<S> RpcServer<S> {
     /// were answered or timed out, and sends the answers. Returns the
     /// server's events and RPC's, the server's first.
     pub fn update(&mut self, state: &mut S) -> std::vec::Drain<'_, RpcServerEvent> {
-        let now = self.clock.now();
+        let now = self.server.now();
         for event in self.server.update_events() {
             match event {
                 ServerEvent::Message { peer, message } if message.channel == self.channel => {
@@ -216,7 +208,7 @@ impl<S> RpcServer<S> {
     /// Waits like [`Server::wait`], at most until the next call deadline.
     pub fn wait(&mut self, max: Duration) {
         let max = match self.core.next_deadline() {
-            Some(deadline) => max.min(deadline.saturating_duration_since(self.clock.now())),
+            Some(deadline) => max.min(deadline.saturating_duration_since(self.server.now())),
             None => max,
         };
         self.server.wait(max);
