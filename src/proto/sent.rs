@@ -103,6 +103,9 @@ pub struct AckOutcome {
     /// Packets declared lost that this ack shows arrived after all (late,
     /// not lost: jitter or reordering beyond the loss delay).
     pub spurious_losses: u32,
+    /// When the earliest of those was declared lost: the loss event whose
+    /// congestion and rate responses they may undo.
+    pub spurious_declared_at: Option<Instant>,
     /// The delivery-rate sample of the newest packet this ack resolved.
     pub rate_sample: Option<RateSample>,
 }
@@ -133,7 +136,9 @@ pub struct SentPackets {
     unresolved_eliciting: usize,
     /// The latest packets declared lost, at most `RECENT_LOSSES`, so an ack
     /// that names one later counts the loss as spurious.
-    recently_lost: VecDeque<u16>,
+    /// Each with when it was declared, so the congestion and rate responses
+    /// to it can be undone if it proves spurious.
+    recently_lost: VecDeque<(u16, Instant)>,
     /// Bytes of packets acknowledged so far, and the delivery state the next
     /// packet sent carries.
     delivered: u64,
@@ -188,7 +193,7 @@ impl SentPackets {
         {
             if !self.entries[0].resolved {
                 lost += 1;
-                self.resolve_at(0, Fate::Lost, &mut on_msg);
+                self.resolve_at(0, Fate::Lost, now, &mut on_msg);
             }
             if let Some(old) = self.entries.pop_front() {
                 self.recycle(old.messages);
@@ -229,14 +234,20 @@ impl SentPackets {
         }
     }
 
-    fn resolve_at(&mut self, i: usize, fate: Fate, on_msg: &mut impl FnMut(MsgRef, Fate)) {
+    fn resolve_at(
+        &mut self,
+        i: usize,
+        fate: Fate,
+        now: Instant,
+        on_msg: &mut impl FnMut(MsgRef, Fate),
+    ) {
         let p = &mut self.entries[i];
         p.resolved = true;
         if fate == Fate::Lost {
             if self.recently_lost.len() >= RECENT_LOSSES {
                 self.recently_lost.pop_front();
             }
-            self.recently_lost.push_back(p.seq);
+            self.recently_lost.push_back((p.seq, now));
         }
         if p.ack_eliciting {
             self.unresolved_eliciting -= 1;
@@ -310,7 +321,7 @@ impl SentPackets {
             if newest_mark.is_none() {
                 newest_mark = Some((entry.sent_at, entry.delivery));
             }
-            self.resolve_at(idx, Fate::Acked, &mut on_msg);
+            self.resolve_at(idx, Fate::Acked, now, &mut on_msg);
             out.acked += 1;
             if self.largest_acked.is_none_or(|l| seq_newer(seq, l)) {
                 self.largest_acked = Some(seq);
@@ -328,7 +339,8 @@ impl SentPackets {
             });
         }
         if !self.recently_lost.is_empty() {
-            out.spurious_losses = self.take_back_losses(ack, ack_bits, next_seq);
+            (out.spurious_losses, out.spurious_declared_at) =
+                self.take_back_losses(ack, ack_bits, next_seq);
         }
         // The ack names the newest packet the peer has: perhaps an ack-only one
         // this record never held. It still proves everything sent before it had
@@ -342,20 +354,30 @@ impl SentPackets {
         out
     }
 
-    /// Forgets the declared losses this ack names, returning how many: they
-    /// arrived late. Losses further back than the record spans are
-    /// forgotten too, so a number reused after a wrap is never taken back.
-    fn take_back_losses(&mut self, ack: u16, ack_bits: u32, next_seq: u16) -> u32 {
+    /// Forgets the declared losses this ack names, returning how many (they
+    /// arrived late) and when the earliest of them was declared. Losses
+    /// further back than the record spans are forgotten too, so a number
+    /// reused after a wrap is never taken back.
+    fn take_back_losses(
+        &mut self,
+        ack: u16,
+        ack_bits: u32,
+        next_seq: u16,
+    ) -> (u32, Option<Instant>) {
         let mut taken_back = 0;
-        self.recently_lost.retain(|&seq| {
+        let mut earliest: Option<Instant> = None;
+        self.recently_lost.retain(|&(seq, declared)| {
             if seq_diff(next_seq, seq) > MAX_TRACKED as i32 {
                 return false;
             }
             let named = names(seq_diff(ack, seq), ack_bits);
-            taken_back += u32::from(named);
+            if named {
+                taken_back += 1;
+                earliest = Some(earliest.map_or(declared, |e| e.min(declared)));
+            }
             !named
         });
-        taken_back
+        (taken_back, earliest)
     }
 
     fn pop_resolved(&mut self) {
@@ -391,10 +413,10 @@ impl SentPackets {
             }
             if !p.resolved {
                 if self.older_than_acked(p.seq) && age >= loss_delay {
-                    self.resolve_at(i, Fate::Lost, &mut on_msg);
+                    self.resolve_at(i, Fate::Lost, now, &mut on_msg);
                     losses.by_ack += 1;
                 } else if p.ack_eliciting && age >= rto {
-                    self.resolve_at(i, Fate::Lost, &mut on_msg);
+                    self.resolve_at(i, Fate::Lost, now, &mut on_msg);
                     losses.by_timeout += 1;
                 } else if !p.ack_eliciting && age >= rto * 4 {
                     self.entries[i].resolved = true;
