@@ -6,7 +6,9 @@
 //! nothing, so a link that does not reorder gets fast retransmit at about one
 //! RTT; each time a declared loss turns out spurious (the original is
 //! acknowledged after it was declared lost) it doubles, at most once per round
-//! trip and at most to one smoothed RTT; after `QUIET_ROUND_TRIPS` round trips
+//! trip, at most to one smoothed RTT, and never past how late that ack came
+//! after the verdict (what would have spared it), so one stray late ack on a
+//! link that hardly reorders costs its real losses little waiting; after `QUIET_ROUND_TRIPS` round trips
 //! with no spurious loss it halves, so a link that stopped reordering gets its
 //! fast loss detection back. It only ever delays a loss verdict: it never
 //! declares anything lost by itself, and never reads a clock (the time is
@@ -42,16 +44,22 @@ impl ReorderWindow {
         self.allowance
     }
 
-    /// A declared loss proved spurious at `now`, with smoothed RTT `srtt`.
-    pub fn on_spurious(&mut self, now: Instant, srtt: Duration) {
+    /// A loss declared at `declared_at` proved spurious at `now` (its ack
+    /// came), with smoothed RTT `srtt`.
+    pub fn on_spurious(&mut self, now: Instant, declared_at: Instant, srtt: Duration) {
         self.quiet_since = Some(now);
         if self.grown_at.is_some_and(|t| now < t + srtt) {
             return;
         }
         let first = (srtt / FIRST_STEP_DIVISOR).max(GRANULARITY);
+        let needed = self.allowance + now.saturating_duration_since(declared_at) + GRANULARITY;
         // Capped at one RTT: beyond that a late packet costs less resent
         // than a real loss costs waited for.
-        self.allowance = (self.allowance * 2).max(first).min(srtt.max(first));
+        let grown = (self.allowance * 2)
+            .max(first)
+            .min(needed)
+            .min(srtt.max(first));
+        self.allowance = self.allowance.max(grown);
         self.grown_at = Some(now);
     }
 
@@ -80,28 +88,47 @@ mod tests {
         Duration::from_millis(n)
     }
 
-    /// Spurious losses double the allowance from a quarter RTT up to one
-    /// RTT, at most once per round trip.
+    /// Spurious losses whose acks came long after the verdict double the
+    /// allowance from a quarter RTT up to one RTT, at most once per round trip.
     #[test]
     fn grows_by_doubling_once_per_round_trip_up_to_one_rtt() {
         let t0 = Instant::now();
         let srtt = ms(40);
+        let late = |t: Instant| (t, t - ms(100));
         let mut w = ReorderWindow::default();
         assert_eq!(w.allowance(), Duration::ZERO);
-        w.on_spurious(t0, srtt);
+        let (now, declared) = late(t0 + ms(100));
+        w.on_spurious(now, declared, srtt);
         assert_eq!(w.allowance(), ms(10));
-        w.on_spurious(t0 + ms(39), srtt);
-        assert_eq!(w.allowance(), ms(10), "same round trip: one signal");
-        w.on_spurious(t0 + ms(40), srtt);
-        assert_eq!(w.allowance(), ms(20));
-        w.on_spurious(t0 + ms(80), srtt);
-        assert_eq!(w.allowance(), ms(40));
-        w.on_spurious(t0 + ms(120), srtt);
-        assert_eq!(w.allowance(), ms(40), "capped at one RTT");
+        for (after, expected, why) in [
+            (139, 10, "same round trip: one signal"),
+            (140, 20, "doubled"),
+            (180, 40, "doubled"),
+            (220, 40, "capped at one RTT"),
+        ] {
+            let (now, declared) = late(t0 + ms(after));
+            w.on_spurious(now, declared, srtt);
+            assert_eq!(w.allowance(), ms(expected), "{why}");
+        }
         // On a sub-millisecond path the step is the granularity.
         let mut short = ReorderWindow::default();
-        short.on_spurious(t0, Duration::from_micros(200));
+        short.on_spurious(t0 + ms(1), t0, Duration::from_micros(200));
         assert_eq!(short.allowance(), GRANULARITY);
+    }
+
+    /// An ack only a little late grows the allowance only by as much as
+    /// would have spared its packet, not by the full doubling.
+    #[test]
+    fn grows_no_further_than_the_late_ack_shows_is_needed() {
+        let t0 = Instant::now();
+        let srtt = ms(40);
+        let mut w = ReorderWindow::default();
+        w.on_spurious(t0 + ms(2), t0, srtt);
+        assert_eq!(w.allowance(), ms(3), "2 ms late, plus the granularity");
+        w.on_spurious(t0 + ms(100), t0 + ms(99), srtt);
+        assert_eq!(w.allowance(), ms(5), "3 ms + 1 ms late + 1 ms");
+        w.on_spurious(t0 + ms(200), t0, srtt);
+        assert_eq!(w.allowance(), ms(10), "very late: doubled");
     }
 
     /// The allowance halves after a quiet stretch of round trips and not
@@ -112,16 +139,17 @@ mod tests {
         let srtt = ms(10);
         let mut w = ReorderWindow::default();
         for i in 0..3 {
-            w.on_spurious(t0 + srtt * i, srtt);
+            let now = t0 + ms(100) + srtt * i;
+            w.on_spurious(now, now - ms(50), srtt);
         }
         assert_eq!(w.allowance(), ms(10));
         let quiet = srtt * QUIET_ROUND_TRIPS;
-        let last = t0 + srtt * 2;
+        let last = t0 + ms(100) + srtt * 2;
         w.on_tick(last + quiet - ms(1), srtt);
         assert_eq!(w.allowance(), ms(10), "not yet");
         // A spurious loss late in the stretch restarts it (and grows nothing
         // past the cap).
-        w.on_spurious(last + quiet - ms(1), srtt);
+        w.on_spurious(last + quiet - ms(1), last, srtt);
         w.on_tick(last + quiet, srtt);
         assert_eq!(w.allowance(), ms(10));
         let restart = last + quiet - ms(1);

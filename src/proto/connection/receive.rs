@@ -235,7 +235,7 @@ impl Connection {
     /// justified them.
     fn on_spurious_losses(&mut self, now: Instant, count: u32, declared_at: Instant) {
         if let Some(srtt) = self.rtt.srtt() {
-            self.reorder.on_spurious(now, srtt);
+            self.reorder.on_spurious(now, declared_at, srtt);
         }
         self.congestion.on_spurious(count, declared_at);
         self.rate.on_spurious(count, declared_at);
