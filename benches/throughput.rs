@@ -12,7 +12,8 @@
 //! loss detection tells late packets from lost ones: with jitter above the
 //! base RTT most packets arrive out of order.
 //!
-//! Run: `cargo bench --bench throughput` (add `-- --quick` for 3 s runs).
+//! Run: `cargo bench --bench throughput` (add `-- --quick` for 3 s runs, or
+//! `-- --only=jitter` to run only the links whose rtt and name contain it).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -85,6 +86,8 @@ fn stream(link: LinkConditioner, seconds: u64) -> Outcome {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let seconds = if quick { 3 } else { 10 };
+    let only = std::env::args().find_map(|a| a.strip_prefix("--only=").map(str::to_owned));
+    let wanted = |label: &str| only.as_deref().is_none_or(|o| label.contains(o));
     println!("bulk 1 MiB ordered messages, 1% loss, default Config, {seconds} virtual s");
     println!(
         "{:<8} {:<22} {:>12} {:>10} {:>10} {:>9} {:>9}",
@@ -106,6 +109,9 @@ fn main() {
             ),
         ];
         for (name, link) in links {
+            if !wanted(&format!("{rtt_ms} ms {name}")) {
+                continue;
+            }
             let o = stream(link, seconds);
             println!(
                 "{:<8} {:<22} {:>8.2} MB/s {:>9.2}% {:>8.1}ms {:>9} {:>9}",
@@ -129,12 +135,15 @@ fn main() {
         (20, 0, 0.01),
         (20, 10, 0.01),
     ] {
+        let name = format!("+{jitter_ms} ms jitter, {:.0}% loss", loss * 100.0);
+        if !wanted(&format!("{rtt_ms} ms {name}")) {
+            continue;
+        }
         let link = LinkConditioner::new()
             .latency(Duration::from_micros(rtt_ms * 500))
             .jitter(Duration::from_millis(jitter_ms))
             .loss(loss);
         let o = stream(link, seconds);
-        let name = format!("+{jitter_ms} ms jitter, {:.0}% loss", loss * 100.0);
         println!(
             "{:<8} {:<22} {:>8.2} MB/s {:>9.2}% {:>8.1}ms {:>9} {:>9}",
             format!("{rtt_ms} ms"),

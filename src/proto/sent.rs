@@ -106,6 +106,9 @@ pub struct AckOutcome {
     /// When the earliest of those was declared lost: the loss event whose
     /// congestion and rate responses they may undo.
     pub spurious_declared_at: Option<Instant>,
+    /// When the earliest of those declared lost for a later packet's ack
+    /// (not a timeout) was: the ones that show reordering past the loss delay.
+    pub reordered_declared_at: Option<Instant>,
     /// The delivery-rate sample of the newest packet this ack resolved.
     pub rate_sample: Option<RateSample>,
 }
@@ -138,7 +141,9 @@ pub struct SentPackets {
     /// that names one later counts the loss as spurious.
     /// Each with when it was declared, so the congestion and rate responses
     /// to it can be undone if it proves spurious.
-    recently_lost: VecDeque<(u16, Instant)>,
+    /// And whether it was declared for a later packet's ack (reordering,
+    /// if spurious) rather than a timeout.
+    recently_lost: VecDeque<LostRecord>,
     /// Bytes of packets acknowledged so far, and the delivery state the next
     /// packet sent carries.
     delivered: u64,
@@ -161,6 +166,14 @@ impl SentPackets {
             first_sent_at: now,
         }
     }
+}
+
+/// A declared loss a late ack may take back.
+#[derive(Debug, Clone, Copy)]
+struct LostRecord {
+    seq: u16,
+    declared_at: Instant,
+    by_ack: bool,
 }
 
 /// Declared losses remembered for a late ack to take back.
@@ -193,7 +206,7 @@ impl SentPackets {
         {
             if !self.entries[0].resolved {
                 lost += 1;
-                self.resolve_at(0, Fate::Lost, now, &mut on_msg);
+                self.resolve_at(0, Fate::Lost, now, false, &mut on_msg);
             }
             if let Some(old) = self.entries.pop_front() {
                 self.recycle(old.messages);
@@ -239,6 +252,7 @@ impl SentPackets {
         i: usize,
         fate: Fate,
         now: Instant,
+        by_ack: bool,
         on_msg: &mut impl FnMut(MsgRef, Fate),
     ) {
         let p = &mut self.entries[i];
@@ -247,7 +261,11 @@ impl SentPackets {
             if self.recently_lost.len() >= RECENT_LOSSES {
                 self.recently_lost.pop_front();
             }
-            self.recently_lost.push_back((p.seq, now));
+            self.recently_lost.push_back(LostRecord {
+                seq: p.seq,
+                declared_at: now,
+                by_ack,
+            });
         }
         if p.ack_eliciting {
             self.unresolved_eliciting -= 1;
@@ -321,7 +339,7 @@ impl SentPackets {
             if newest_mark.is_none() {
                 newest_mark = Some((entry.sent_at, entry.delivery));
             }
-            self.resolve_at(idx, Fate::Acked, now, &mut on_msg);
+            self.resolve_at(idx, Fate::Acked, now, false, &mut on_msg);
             out.acked += 1;
             if self.largest_acked.is_none_or(|l| seq_newer(seq, l)) {
                 self.largest_acked = Some(seq);
@@ -339,8 +357,7 @@ impl SentPackets {
             });
         }
         if !self.recently_lost.is_empty() {
-            (out.spurious_losses, out.spurious_declared_at) =
-                self.take_back_losses(ack, ack_bits, next_seq);
+            self.take_back_losses(ack, ack_bits, next_seq, &mut out);
         }
         // The ack names the newest packet the peer has: perhaps an ack-only one
         // this record never held. It still proves everything sent before it had
@@ -354,30 +371,26 @@ impl SentPackets {
         out
     }
 
-    /// Forgets the declared losses this ack names, returning how many (they
-    /// arrived late) and when the earliest of them was declared. Losses
-    /// further back than the record spans are forgotten too, so a number
-    /// reused after a wrap is never taken back.
-    fn take_back_losses(
-        &mut self,
-        ack: u16,
-        ack_bits: u32,
-        next_seq: u16,
-    ) -> (u32, Option<Instant>) {
-        let mut taken_back = 0;
-        let mut earliest: Option<Instant> = None;
-        self.recently_lost.retain(|&(seq, declared)| {
-            if seq_diff(next_seq, seq) > MAX_TRACKED as i32 {
+    /// Forgets the declared losses this ack names, counting them in `out`
+    /// (they arrived late) with when the earliest of them was declared.
+    /// Losses further back than the record spans are forgotten too, so a
+    /// number reused after a wrap is never taken back.
+    fn take_back_losses(&mut self, ack: u16, ack_bits: u32, next_seq: u16, out: &mut AckOutcome) {
+        let earliest = |e: Option<Instant>, t: Instant| Some(e.map_or(t, |e| e.min(t)));
+        self.recently_lost.retain(|r| {
+            if seq_diff(next_seq, r.seq) > MAX_TRACKED as i32 {
                 return false;
             }
-            let named = names(seq_diff(ack, seq), ack_bits);
+            let named = names(seq_diff(ack, r.seq), ack_bits);
             if named {
-                taken_back += 1;
-                earliest = Some(earliest.map_or(declared, |e| e.min(declared)));
+                out.spurious_losses += 1;
+                out.spurious_declared_at = earliest(out.spurious_declared_at, r.declared_at);
+                if r.by_ack {
+                    out.reordered_declared_at = earliest(out.reordered_declared_at, r.declared_at);
+                }
             }
             !named
         });
-        (taken_back, earliest)
     }
 
     fn pop_resolved(&mut self) {
@@ -413,10 +426,10 @@ impl SentPackets {
             }
             if !p.resolved {
                 if self.older_than_acked(p.seq) && age >= loss_delay {
-                    self.resolve_at(i, Fate::Lost, now, &mut on_msg);
+                    self.resolve_at(i, Fate::Lost, now, true, &mut on_msg);
                     losses.by_ack += 1;
                 } else if p.ack_eliciting && age >= rto {
-                    self.resolve_at(i, Fate::Lost, now, &mut on_msg);
+                    self.resolve_at(i, Fate::Lost, now, false, &mut on_msg);
                     losses.by_timeout += 1;
                 } else if !p.ack_eliciting && age >= rto * 4 {
                     self.entries[i].resolved = true;

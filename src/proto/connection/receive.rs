@@ -190,7 +190,12 @@ impl Connection {
         self.stats.packets_acked += u64::from(outcome.acked);
         self.stats.spurious_losses += u64::from(outcome.spurious_losses);
         if let Some(declared_at) = outcome.spurious_declared_at {
-            self.on_spurious_losses(now, outcome.spurious_losses, declared_at);
+            self.on_spurious_losses(
+                now,
+                outcome.spurious_losses,
+                declared_at,
+                outcome.reordered_declared_at,
+            );
         }
         self.congestion.on_acked(outcome.acked_eliciting as usize);
         self.rate.on_acked(
@@ -230,12 +235,19 @@ impl Connection {
     }
 
     /// Packets declared lost, the earliest at `declared_at`, were acked
-    /// after all: they were late, so loss detection learns to wait longer,
-    /// and the window and rate cuts they caused are undone if nothing else
-    /// justified them.
-    fn on_spurious_losses(&mut self, now: Instant, count: u32, declared_at: Instant) {
-        if let Some(srtt) = self.rtt.srtt() {
-            self.reorder.on_spurious(now, declared_at, srtt);
+    /// after all: they were late. Those declared for a later packet's ack
+    /// (the earliest at `reordered_at`) were reordered past the loss delay,
+    /// so loss detection learns to wait longer; and the window and rate cuts
+    /// they all caused are undone if nothing else justified them.
+    fn on_spurious_losses(
+        &mut self,
+        now: Instant,
+        count: u32,
+        declared_at: Instant,
+        reordered_at: Option<Instant>,
+    ) {
+        if let (Some(srtt), Some(at)) = (self.rtt.srtt(), reordered_at) {
+            self.reorder.on_spurious(now, at, srtt);
         }
         self.congestion.on_spurious(count, declared_at);
         self.rate.on_spurious(count, declared_at);
