@@ -4,8 +4,12 @@
 //! Acks are per packet: an acked packet acks every message it carried, a lost
 //! packet hands its messages back for resending. A packet is lost when a packet
 //! sent after it has been acked and it is older than the loss delay (a little
-//! over one RTT: fast retransmit that tolerates reordering, as in QUIC's time
-//! threshold), or when its retransmission timeout passes with no later ack.
+//! over one RTT plus the reorder allowance learned from spurious losses: fast
+//! retransmit that tolerates reordering, as in QUIC's time threshold and
+//! RACK), or when its retransmission timeout passes with no later ack. A
+//! declared loss whose ack comes later is reported as spurious, with when it
+//! was declared and why, so the owner can learn from it and undo what the
+//! loss cost.
 //! Entries stay in send order, so the oldest unresolved packet is always at the
 //! front and loss detection stops at the first packet too young to judge.
 
@@ -576,14 +580,33 @@ mod tests {
         let losses = s.detect_losses(t0, Duration::ZERO, Duration::from_secs(1), |_, _| {});
         assert_eq!(losses.by_ack, 2);
         // Packet 1 turns up late: the peer's next ack names it (bit 3 below 5).
-        let out = s.on_ack(5, 0b1011, 6, t0, |_, _| panic!("already resolved"));
+        let t1 = t0 + Duration::from_millis(3);
+        let out = s.on_ack(5, 0b1011, 6, t1, |_, _| panic!("already resolved"));
         assert_eq!((out.acked, out.spurious_losses), (0, 1));
+        assert_eq!(out.spurious_declared_at, Some(t0));
+        assert_eq!(out.reordered_declared_at, Some(t0), "lost for a later ack");
         let again = s.on_ack(5, 0b1011, 6, t0, |_, _| {});
         assert_eq!(again.spurious_losses, 0, "counted once");
         // Packet 2 never arrives; far later the same numbers come round again.
         let far = 2u16.wrapping_add(MAX_TRACKED as u16 + 10);
         let wrapped = s.on_ack(2, 0, far, t0, |_, _| {});
         assert_eq!(wrapped.spurious_losses, 0, "forgotten, not taken back");
+    }
+
+    /// A packet declared lost by its timeout whose ack comes later is a
+    /// spurious loss, but shows no reordering past the loss delay.
+    #[test]
+    fn a_late_ack_of_a_timed_out_packet_is_not_reordering() {
+        let t0 = Instant::now();
+        let rto = Duration::from_millis(50);
+        let mut s = SentPackets::new(t0);
+        send(&mut s, 1, t0, 1);
+        let losses = s.detect_losses(t0 + rto, rto, rto, |_, _| {});
+        assert_eq!(losses.by_timeout, 1);
+        let out = s.on_ack(1, 0, 2, t0 + rto * 2, |_, _| {});
+        assert_eq!(out.spurious_losses, 1);
+        assert_eq!(out.spurious_declared_at, Some(t0 + rto));
+        assert_eq!(out.reordered_declared_at, None);
     }
 
     #[test]
