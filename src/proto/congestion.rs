@@ -13,8 +13,10 @@
 //! A cut is undone when it proves to have been for nothing: the window (and
 //! slow start) from before it comes back once enough of the losses it was
 //! judged on turn out spurious (their originals acknowledged late) that the
-//! round trip no longer lost more than `LOSS_TOLERANCE`; every loss of it
-//! proving spurious is the plainest such case.
+//! round trip no longer lost more than `LOSS_TOLERANCE` (every loss of it
+//! proving spurious is the plainest such case), and the smoothed RTT has not
+//! risen by more than an eighth since: late acks on a path whose RTT climbs
+//! are a queue filling, and the cut stands.
 
 use std::time::{Duration, Instant};
 
@@ -49,6 +51,8 @@ struct Cut {
     /// When the round trip it judged began and ended.
     epoch_start: Instant,
     epoch_end: Instant,
+    /// The smoothed RTT it was judged with.
+    rtt: Duration,
     sent: u32,
     lost: u32,
 }
@@ -114,6 +118,7 @@ impl Congestion {
                 slow_start: self.slow_start,
                 epoch_start: start,
                 epoch_end: now,
+                rtt,
                 sent,
                 lost: self.lost_in_epoch,
             });
@@ -127,10 +132,10 @@ impl Congestion {
     }
 
     /// `count` packets declared lost, the earliest at `declared_at`, were
-    /// acknowledged after all. Losses of the open round trip no longer count
-    /// against it; those of the round trip the latest cut judged may undo
-    /// the cut. Older ones are past mending.
-    pub fn on_spurious(&mut self, count: u32, declared_at: Instant) {
+    /// acknowledged after all, with the smoothed RTT now `rtt`. Losses of the
+    /// open round trip no longer count against it; those of the round trip
+    /// the latest cut judged may undo the cut. Older ones are past mending.
+    pub fn on_spurious(&mut self, count: u32, declared_at: Instant, rtt: Duration) {
         // A loss declared at the very instant a round trip closed was
         // counted in the closed one.
         if self.epoch_start.is_some_and(|s| declared_at > s) {
@@ -142,7 +147,7 @@ impl Congestion {
             return;
         }
         cut.lost = cut.lost.saturating_sub(count);
-        if !too_lossy(cut.sent, cut.lost) {
+        if !too_lossy(cut.sent, cut.lost) && rtt <= cut.rtt + cut.rtt / 8 {
             self.window = self.window.max(cut.window);
             self.slow_start = cut.slow_start;
             self.cut = None;
@@ -218,11 +223,11 @@ mod tests {
         round_trip(&mut c, &mut t, 100, 30);
         assert_eq!(c.window(), 198 * 3 / 4, "30% lost: cut");
         // A loss from the round trip before the cut is not the cut's.
-        c.on_spurious(30, t - rtt * 2);
+        c.on_spurious(30, t - rtt * 2, rtt);
         assert_eq!(c.window(), 148);
-        c.on_spurious(15, lost_at);
+        c.on_spurious(15, lost_at, rtt);
         assert_eq!(c.window(), 148, "15 real losses of 100 still justify it");
-        c.on_spurious(5, lost_at);
+        c.on_spurious(5, lost_at, rtt);
         assert_eq!(c.window(), 198, "10 of 100 is within tolerance: undone");
         round_trip(&mut c, &mut t, 128, 0);
         assert_eq!(c.window(), 326, "slow start again, as before the cut");
@@ -231,14 +236,20 @@ mod tests {
             c.on_sent();
         }
         c.on_lost(100);
-        c.on_spurious(100, t + Duration::from_millis(1));
+        c.on_spurious(100, t + Duration::from_millis(1), rtt);
         t += rtt;
         c.on_tick(t, rtt);
         assert_eq!(c.window(), 326);
         // A cut nothing takes back stays.
         round_trip(&mut c, &mut t, 100, 50);
         assert_eq!(c.window(), 376 * 3 / 4);
-        c.on_spurious(10, t - Duration::from_millis(1));
+        c.on_spurious(10, t - Duration::from_millis(1), rtt);
         assert_eq!(c.window(), 376 * 3 / 4, "40 of 100 lost for real");
+        // Nor does one whose late acks come as the RTT climbs: a queue.
+        let lost_at = t + Duration::from_millis(5);
+        round_trip(&mut c, &mut t, 100, 30);
+        let cut = c.window();
+        c.on_spurious(30, lost_at, rtt * 2);
+        assert_eq!(c.window(), cut, "the RTT doubled since the cut");
     }
 }

@@ -249,7 +249,9 @@ impl Connection {
         if let (Some(srtt), Some(at)) = (self.rtt.srtt(), reordered_at) {
             self.reorder.on_spurious(now, at, srtt);
         }
-        self.congestion.on_spurious(count, declared_at);
+        if let Some(srtt) = self.rtt.srtt() {
+            self.congestion.on_spurious(count, declared_at, srtt);
+        }
         self.rate.on_spurious(count, declared_at);
     }
 
