@@ -3,7 +3,7 @@
 //! Sans-IO: time is an argument, datagrams go in and out as bytes, and nothing
 //! here reads a clock, touches a socket or spawns a thread. Each file owns one
 //! concern: sequence arithmetic, RTT, received-packet history, sent-packet
-//! record, send buffers, receive windows, channels, fragment reassembly,
+//! record and its learned reorder allowance, send buffers, receive windows, channels, fragment reassembly,
 //! congestion window, rate control and pacing, the handshake, the connection
 //! that ties them together, and the arena that copies messages and datagrams
 //! into shared buffers.
@@ -19,6 +19,7 @@ mod rate;
 mod reassembly;
 mod receive;
 mod received;
+mod reorder;
 mod route;
 mod rtt;
 mod send_buffer;

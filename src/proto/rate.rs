@@ -37,6 +37,12 @@
 //! start would take many epochs to climb. Epochs last one RTT, at least
 //! `MIN_EPOCH`.
 //!
+//! A cut for loss is undone when it proves to have been for nothing: once
+//! enough of the epoch's losses turn out spurious (their originals
+//! acknowledged late: reordering, not loss) that the epoch no longer counts
+//! as lossy, the rate and slow start from before the cut come back. A cut
+//! for a standing queue is never undone: the queue was real.
+//!
 //! The thresholds are absolute (a 10% loss, a queue of 15 ms or a quarter of
 //! the base RTT), so a low-RTT link's tiny variations never look like
 //! congestion, and the rate never drops below `MIN_RATE`, which keeps a
@@ -102,6 +108,24 @@ pub struct RateControl {
     kept_pace: bool,
     /// Bytes the initial congestion window lets out in one round trip.
     initial_flight: f64,
+    /// The latest cut for loss, while it may still be undone.
+    cut: Option<Cut>,
+}
+
+/// What a cut for loss changed and what it was judged on, to undo it if its
+/// losses prove spurious.
+#[derive(Debug, Clone)]
+struct Cut {
+    rate: f64,
+    slow_start: bool,
+    /// When the epoch it judged began and ended.
+    epoch_start: Instant,
+    epoch_end: Instant,
+    sent: u32,
+    lost: u32,
+    /// The epoch's delivery rate, and the rate it was judged against.
+    delivery_rate: f64,
+    judged_rate: f64,
 }
 
 impl RateControl {
@@ -128,6 +152,7 @@ impl RateControl {
             sample_rate: 0.0,
             kept_pace: false,
             initial_flight: initial_flight as f64,
+            cut: None,
         }
     }
 
@@ -213,7 +238,25 @@ impl RateControl {
             return;
         }
         self.delivery_rate = self.acked_bytes as f64 / elapsed.as_secs_f64();
-        if self.congested() {
+        let lossy = lossy(
+            self.limited,
+            self.sent,
+            self.lost,
+            self.delivery_rate,
+            self.rate,
+        );
+        let queued = self.queued();
+        if lossy || queued {
+            self.cut = (lossy && !queued).then_some(Cut {
+                rate: self.rate,
+                slow_start: self.slow_start,
+                epoch_start: start,
+                epoch_end: now,
+                sent: self.sent,
+                lost: self.lost,
+                delivery_rate: self.delivery_rate,
+                judged_rate: self.rate,
+            });
             let floor = (self.rate * 0.5).max(self.delivery_rate * 0.9);
             self.rate = self.rate.min(floor).max(MIN_RATE);
             self.slow_start = false;
@@ -250,20 +293,50 @@ impl RateControl {
         self.kept_pace = false;
     }
 
-    fn congested(&self) -> bool {
-        let judged = self.sent.max(self.lost).max(1);
-        let lossy = self.limited
-            && self.lost >= MIN_LOSSES
-            && f64::from(self.lost) / f64::from(judged) > LOSS_TOLERANCE
-            && self.delivery_rate < self.rate * 0.5;
-        let queued = match (self.epoch_min_rtt, self.base_rtt) {
+    /// `count` packets declared lost, the earliest at `declared_at`, were
+    /// acknowledged after all. Losses of the open epoch no longer count
+    /// against it; those of the epoch the latest cut for loss judged may
+    /// undo the cut. Older ones are past mending.
+    pub fn on_spurious(&mut self, count: u32, declared_at: Instant) {
+        // A loss declared at the very instant an epoch closed was counted
+        // in the closed one.
+        if self.epoch_start.is_some_and(|s| declared_at > s) {
+            self.lost = self.lost.saturating_sub(count);
+            return;
+        }
+        let Some(cut) = self.cut.as_mut() else { return };
+        if declared_at < cut.epoch_start || declared_at > cut.epoch_end {
+            return;
+        }
+        cut.lost = cut.lost.saturating_sub(count);
+        if !lossy(true, cut.sent, cut.lost, cut.delivery_rate, cut.judged_rate) {
+            self.rate = self.rate.max(cut.rate).min(self.limit);
+            self.slow_start = cut.slow_start;
+            self.cut = None;
+        }
+    }
+
+    /// Whether even the epoch's smallest RTT sample sat well above the base
+    /// RTT: a standing queue.
+    fn queued(&self) -> bool {
+        match (self.epoch_min_rtt, self.base_rtt) {
             (Some(min), Some(base)) if self.samples >= MIN_SAMPLES => {
                 min.saturating_sub(base) > QUEUE_DELAY_FLOOR.max(base / 4)
             }
             _ => false,
-        };
-        lossy || queued
+        }
     }
+}
+
+/// Whether an epoch that sent `sent` packets and lost `lost`, delivering
+/// `delivery_rate` against a send rate of `rate`, lost enough to count as
+/// congested (only when the sender pushed at the rate, `limited`).
+fn lossy(limited: bool, sent: u32, lost: u32, delivery_rate: f64, rate: f64) -> bool {
+    let judged = sent.max(lost).max(1);
+    limited
+        && lost >= MIN_LOSSES
+        && f64::from(lost) / f64::from(judged) > LOSS_TOLERANCE
+        && delivery_rate < rate * 0.5
 }
 
 #[cfg(test)]
@@ -402,5 +475,49 @@ mod tests {
             c.on_tick(t, ms(20));
         }
         assert_eq!(c.rate(), MIN_RATE);
+    }
+
+    /// A cut for losses that prove spurious is undone; one with enough real
+    /// losses left, or one for a standing queue, is not.
+    #[test]
+    fn a_cut_for_losses_that_were_not_is_undone() {
+        let mut t = Instant::now();
+        let mut c = RateControl::new(None, 0);
+        c.on_tick(t, ms(20));
+        for _ in 0..4 {
+            epoch(&mut c, &mut t, true, 8e6, 0, &[20, 21, 20, 22]);
+        }
+        let before = c.rate();
+        let lost_at = t + ms(5);
+        epoch(&mut c, &mut t, true, 1e6, 60, &[20, 21, 20, 22]);
+        let cut = c.rate();
+        assert!(cut < before, "60% lost while delivering little: cut");
+        // A late ack of a loss from before the cut's epoch is not the cut's.
+        c.on_spurious(60, t - ms(30));
+        assert_eq!(c.rate(), cut);
+        c.on_spurious(25, lost_at);
+        assert_eq!(c.rate(), cut, "35 of 100 lost for real still justify it");
+        c.on_spurious(10, lost_at);
+        assert_eq!(c.rate(), before, "25 of 100 does not: undone");
+        // Losses of the open epoch taken back before it closes spare it.
+        let before = c.rate();
+        for _ in 0..100 {
+            c.on_sent();
+        }
+        c.on_rate_limited();
+        c.on_lost(60);
+        c.on_spurious(60, t + ms(1));
+        c.on_acked(2_000, Some(ms(20)), None, t + ms(10));
+        t += ms(20);
+        c.on_tick(t, ms(20));
+        assert!(c.rate() >= before, "nothing was lost");
+        // A queue's cut stays, whatever is taken back.
+        let before = c.rate();
+        let lost_at = t + ms(5);
+        epoch(&mut c, &mut t, true, 1e6, 60, &[60, 62, 70, 61]);
+        assert!(c.rate() < before);
+        let cut = c.rate();
+        c.on_spurious(60, lost_at);
+        assert_eq!(c.rate(), cut, "the queue was real");
     }
 }

@@ -4,8 +4,12 @@
 //! Acks are per packet: an acked packet acks every message it carried, a lost
 //! packet hands its messages back for resending. A packet is lost when a packet
 //! sent after it has been acked and it is older than the loss delay (a little
-//! over one RTT: fast retransmit that tolerates reordering, as in QUIC's time
-//! threshold), or when its retransmission timeout passes with no later ack.
+//! over one RTT plus the reorder allowance learned from spurious losses: fast
+//! retransmit that tolerates reordering, as in QUIC's time threshold and
+//! RACK), or when its retransmission timeout passes with no later ack. A
+//! declared loss whose ack comes later is reported as spurious, with when it
+//! was declared and why, so the owner can learn from it and undo what the
+//! loss cost.
 //! Entries stay in send order, so the oldest unresolved packet is always at the
 //! front and loss detection stops at the first packet too young to judge.
 
@@ -103,6 +107,12 @@ pub struct AckOutcome {
     /// Packets declared lost that this ack shows arrived after all (late,
     /// not lost: jitter or reordering beyond the loss delay).
     pub spurious_losses: u32,
+    /// When the earliest of those was declared lost: the loss event whose
+    /// congestion and rate responses they may undo.
+    pub spurious_declared_at: Option<Instant>,
+    /// When the earliest of those declared lost for a later packet's ack
+    /// (not a timeout) was: the ones that show reordering past the loss delay.
+    pub reordered_declared_at: Option<Instant>,
     /// The delivery-rate sample of the newest packet this ack resolved.
     pub rate_sample: Option<RateSample>,
 }
@@ -133,7 +143,11 @@ pub struct SentPackets {
     unresolved_eliciting: usize,
     /// The latest packets declared lost, at most `RECENT_LOSSES`, so an ack
     /// that names one later counts the loss as spurious.
-    recently_lost: VecDeque<u16>,
+    /// Each with when it was declared, so the congestion and rate responses
+    /// to it can be undone if it proves spurious.
+    /// And whether it was declared for a later packet's ack (reordering,
+    /// if spurious) rather than a timeout.
+    recently_lost: VecDeque<LostRecord>,
     /// Bytes of packets acknowledged so far, and the delivery state the next
     /// packet sent carries.
     delivered: u64,
@@ -156,6 +170,14 @@ impl SentPackets {
             first_sent_at: now,
         }
     }
+}
+
+/// A declared loss a late ack may take back.
+#[derive(Debug, Clone, Copy)]
+struct LostRecord {
+    seq: u16,
+    declared_at: Instant,
+    by_ack: bool,
 }
 
 /// Declared losses remembered for a late ack to take back.
@@ -188,7 +210,7 @@ impl SentPackets {
         {
             if !self.entries[0].resolved {
                 lost += 1;
-                self.resolve_at(0, Fate::Lost, &mut on_msg);
+                self.resolve_at(0, Fate::Lost, now, false, &mut on_msg);
             }
             if let Some(old) = self.entries.pop_front() {
                 self.recycle(old.messages);
@@ -229,14 +251,25 @@ impl SentPackets {
         }
     }
 
-    fn resolve_at(&mut self, i: usize, fate: Fate, on_msg: &mut impl FnMut(MsgRef, Fate)) {
+    fn resolve_at(
+        &mut self,
+        i: usize,
+        fate: Fate,
+        now: Instant,
+        by_ack: bool,
+        on_msg: &mut impl FnMut(MsgRef, Fate),
+    ) {
         let p = &mut self.entries[i];
         p.resolved = true;
         if fate == Fate::Lost {
             if self.recently_lost.len() >= RECENT_LOSSES {
                 self.recently_lost.pop_front();
             }
-            self.recently_lost.push_back(p.seq);
+            self.recently_lost.push_back(LostRecord {
+                seq: p.seq,
+                declared_at: now,
+                by_ack,
+            });
         }
         if p.ack_eliciting {
             self.unresolved_eliciting -= 1;
@@ -310,7 +343,7 @@ impl SentPackets {
             if newest_mark.is_none() {
                 newest_mark = Some((entry.sent_at, entry.delivery));
             }
-            self.resolve_at(idx, Fate::Acked, &mut on_msg);
+            self.resolve_at(idx, Fate::Acked, now, false, &mut on_msg);
             out.acked += 1;
             if self.largest_acked.is_none_or(|l| seq_newer(seq, l)) {
                 self.largest_acked = Some(seq);
@@ -328,7 +361,7 @@ impl SentPackets {
             });
         }
         if !self.recently_lost.is_empty() {
-            out.spurious_losses = self.take_back_losses(ack, ack_bits, next_seq);
+            self.take_back_losses(ack, ack_bits, next_seq, &mut out);
         }
         // The ack names the newest packet the peer has: perhaps an ack-only one
         // this record never held. It still proves everything sent before it had
@@ -342,20 +375,26 @@ impl SentPackets {
         out
     }
 
-    /// Forgets the declared losses this ack names, returning how many: they
-    /// arrived late. Losses further back than the record spans are
-    /// forgotten too, so a number reused after a wrap is never taken back.
-    fn take_back_losses(&mut self, ack: u16, ack_bits: u32, next_seq: u16) -> u32 {
-        let mut taken_back = 0;
-        self.recently_lost.retain(|&seq| {
-            if seq_diff(next_seq, seq) > MAX_TRACKED as i32 {
+    /// Forgets the declared losses this ack names, counting them in `out`
+    /// (they arrived late) with when the earliest of them was declared.
+    /// Losses further back than the record spans are forgotten too, so a
+    /// number reused after a wrap is never taken back.
+    fn take_back_losses(&mut self, ack: u16, ack_bits: u32, next_seq: u16, out: &mut AckOutcome) {
+        let earliest = |e: Option<Instant>, t: Instant| Some(e.map_or(t, |e| e.min(t)));
+        self.recently_lost.retain(|r| {
+            if seq_diff(next_seq, r.seq) > MAX_TRACKED as i32 {
                 return false;
             }
-            let named = names(seq_diff(ack, seq), ack_bits);
-            taken_back += u32::from(named);
+            let named = names(seq_diff(ack, r.seq), ack_bits);
+            if named {
+                out.spurious_losses += 1;
+                out.spurious_declared_at = earliest(out.spurious_declared_at, r.declared_at);
+                if r.by_ack {
+                    out.reordered_declared_at = earliest(out.reordered_declared_at, r.declared_at);
+                }
+            }
             !named
         });
-        taken_back
     }
 
     fn pop_resolved(&mut self) {
@@ -391,10 +430,10 @@ impl SentPackets {
             }
             if !p.resolved {
                 if self.older_than_acked(p.seq) && age >= loss_delay {
-                    self.resolve_at(i, Fate::Lost, &mut on_msg);
+                    self.resolve_at(i, Fate::Lost, now, true, &mut on_msg);
                     losses.by_ack += 1;
                 } else if p.ack_eliciting && age >= rto {
-                    self.resolve_at(i, Fate::Lost, &mut on_msg);
+                    self.resolve_at(i, Fate::Lost, now, false, &mut on_msg);
                     losses.by_timeout += 1;
                 } else if !p.ack_eliciting && age >= rto * 4 {
                     self.entries[i].resolved = true;
@@ -541,14 +580,33 @@ mod tests {
         let losses = s.detect_losses(t0, Duration::ZERO, Duration::from_secs(1), |_, _| {});
         assert_eq!(losses.by_ack, 2);
         // Packet 1 turns up late: the peer's next ack names it (bit 3 below 5).
-        let out = s.on_ack(5, 0b1011, 6, t0, |_, _| panic!("already resolved"));
+        let t1 = t0 + Duration::from_millis(3);
+        let out = s.on_ack(5, 0b1011, 6, t1, |_, _| panic!("already resolved"));
         assert_eq!((out.acked, out.spurious_losses), (0, 1));
+        assert_eq!(out.spurious_declared_at, Some(t0));
+        assert_eq!(out.reordered_declared_at, Some(t0), "lost for a later ack");
         let again = s.on_ack(5, 0b1011, 6, t0, |_, _| {});
         assert_eq!(again.spurious_losses, 0, "counted once");
         // Packet 2 never arrives; far later the same numbers come round again.
         let far = 2u16.wrapping_add(MAX_TRACKED as u16 + 10);
         let wrapped = s.on_ack(2, 0, far, t0, |_, _| {});
         assert_eq!(wrapped.spurious_losses, 0, "forgotten, not taken back");
+    }
+
+    /// A packet declared lost by its timeout whose ack comes later is a
+    /// spurious loss, but shows no reordering past the loss delay.
+    #[test]
+    fn a_late_ack_of_a_timed_out_packet_is_not_reordering() {
+        let t0 = Instant::now();
+        let rto = Duration::from_millis(50);
+        let mut s = SentPackets::new(t0);
+        send(&mut s, 1, t0, 1);
+        let losses = s.detect_losses(t0 + rto, rto, rto, |_, _| {});
+        assert_eq!(losses.by_timeout, 1);
+        let out = s.on_ack(1, 0, 2, t0 + rto * 2, |_, _| {});
+        assert_eq!(out.spurious_losses, 1);
+        assert_eq!(out.spurious_declared_at, Some(t0 + rto));
+        assert_eq!(out.reordered_declared_at, None);
     }
 
     #[test]

@@ -25,6 +25,7 @@ use super::rate::RateControl;
 use super::reassembly::Reassembly;
 use super::receive::Piece;
 use super::received::{ReceivedPackets, MAX_JUMP};
+use super::reorder::ReorderWindow;
 use super::rtt::RttEstimator;
 use super::sent::SentPackets;
 use super::stats::ConnectionStats;
@@ -145,6 +146,8 @@ pub struct Connection {
     oldest_unacked_arrival: Option<u16>,
     sent: SentPackets,
     rtt: RttEstimator,
+    /// Learned from spurious losses: added to the loss delay.
+    reorder: ReorderWindow,
     rto_backoff: u32,
     /// Probes sent since the last ack of an ack-eliciting packet (their backoff).
     probe_count: u32,
@@ -226,6 +229,7 @@ impl Connection {
             oldest_unacked_arrival: None,
             sent: SentPackets::new(now),
             rtt: RttEstimator::new(config.min_rto, config.max_rto, config.initial_rto),
+            reorder: ReorderWindow::default(),
             rto_backoff: 0,
             probe_count: 0,
             probe_pending: false,
@@ -577,7 +581,7 @@ impl Connection {
         let mut deadline = self.last_recv + self.timeout;
         if !self.sent.is_empty() {
             let rto = self.rtt.rto(self.rto_backoff);
-            if let Some(t) = self.sent.next_loss_time(self.rtt.loss_delay(), rto) {
+            if let Some(t) = self.sent.next_loss_time(self.loss_delay(), rto) {
                 deadline = deadline.min(t);
             }
             if let Some(t) = self

@@ -2,7 +2,7 @@
 //! (and the losses that reveals), then each frame to its channel, where
 //! messages are deduplicated, sequenced, reordered and joined from fragments.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arrayvec::ArrayVec;
 use bytes::Bytes;
@@ -189,6 +189,14 @@ impl Connection {
         }
         self.stats.packets_acked += u64::from(outcome.acked);
         self.stats.spurious_losses += u64::from(outcome.spurious_losses);
+        if let Some(declared_at) = outcome.spurious_declared_at {
+            self.on_spurious_losses(
+                now,
+                outcome.spurious_losses,
+                declared_at,
+                outcome.reordered_declared_at,
+            );
+        }
         self.congestion.on_acked(outcome.acked_eliciting as usize);
         self.rate.on_acked(
             outcome.acked_bytes,
@@ -226,18 +234,44 @@ impl Connection {
         }
     }
 
+    /// Packets declared lost, the earliest at `declared_at`, were acked
+    /// after all: they were late. Those declared for a later packet's ack
+    /// (the earliest at `reordered_at`) were reordered past the loss delay,
+    /// so loss detection learns to wait longer; and the window and rate cuts
+    /// they all caused are undone if nothing else justified them.
+    fn on_spurious_losses(
+        &mut self,
+        now: Instant,
+        count: u32,
+        declared_at: Instant,
+        reordered_at: Option<Instant>,
+    ) {
+        if let (Some(srtt), Some(at)) = (self.rtt.srtt(), reordered_at) {
+            self.reorder.on_spurious(now, at, srtt);
+        }
+        if let Some(srtt) = self.rtt.srtt() {
+            self.congestion.on_spurious(count, declared_at, srtt);
+        }
+        self.rate.on_spurious(count, declared_at);
+    }
+
+    /// How long a packet sent before an acked one may stay unacked before it
+    /// counts as lost: the RTT-based delay plus the learned reorder allowance.
+    pub(super) fn loss_delay(&self) -> Duration {
+        self.rtt.loss_delay() + self.reorder.allowance()
+    }
+
     pub(super) fn detect_losses(&mut self, now: Instant) {
         let backoff = self.rto_backoff;
         // Nothing sent is remembered on most updates of a quiet connection:
         // then there is nothing to judge, and no timeout to work out for it.
         if !self.sent.is_empty() {
             let rto = self.rtt.rto(self.rto_backoff);
+            let loss_delay = self.loss_delay();
             let (channels, pending) = (&mut self.channels, &mut self.maybe_pending);
-            let losses = self
-                .sent
-                .detect_losses(now, self.rtt.loss_delay(), rto, |m, f| {
-                    Channel::route_fate(channels, pending, m.channel, m.id, f);
-                });
+            let losses = self.sent.detect_losses(now, loss_delay, rto, |m, f| {
+                Channel::route_fate(channels, pending, m.channel, m.id, f);
+            });
             if losses.total() > 0 {
                 self.stats.packets_lost += u64::from(losses.total());
                 self.congestion.on_lost(losses.total());
@@ -246,6 +280,9 @@ impl Connection {
             if losses.by_timeout > 0 {
                 self.rto_backoff = (self.rto_backoff + 1).min(MAX_BACKOFF);
             }
+        }
+        if let Some(srtt) = self.rtt.srtt() {
+            self.reorder.on_tick(now, srtt);
         }
         let rtt = self.rtt.srtt().unwrap_or_else(|| self.rtt.rto(backoff));
         self.congestion.on_tick(now, rtt);
