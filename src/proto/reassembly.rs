@@ -12,7 +12,10 @@
 //! message, and a fragment that would push held bytes past the cap is
 //! dropped; both are counted. Memory grows only with fragments that arrived
 //! (never with a claimed count), and an unordered message that stops making
-//! progress expires.
+//! progress expires. Messages are keyed by the full 64-bit id of their first
+//! fragment, so a message from before a wrap of the wire's ids is never
+//! joined with a new one, and a fragment index already held is refused: a
+//! message completes only once every distinct index has arrived.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -80,6 +83,9 @@ impl Shape {
 struct Unordered {
     shape: Shape,
     pieces: Vec<(u16, Bytes)>,
+    /// Bit `i` set: index `i` is held. Grown only as far as the highest
+    /// index that arrived.
+    seen: Vec<u64>,
     charged: usize,
     touched: Instant,
 }
@@ -97,7 +103,7 @@ struct InOrder {
 pub struct Reassembly {
     max_message: usize,
     expiry: Duration,
-    unordered: HashMap<(u8, u16), Unordered>,
+    unordered: HashMap<(u8, u64), Unordered>,
     in_order: HashMap<u8, InOrder>,
     bytes: usize,
 }
@@ -130,18 +136,23 @@ impl Reassembly {
         self.unordered.len() + self.in_order.len()
     }
 
-    /// A fragment from an unordered channel, `room` bytes of the cap left.
+    /// A fragment with full id `id` from an unordered channel, `room` bytes
+    /// of the cap left.
     pub fn insert_unordered(
         &mut self,
         channel: u8,
-        id: u16,
+        id: u64,
         fragment: Fragment,
         payload: &[u8],
         room: usize,
         now: Instant,
     ) -> Assembled {
         let cost = payload.len() + HELD_PIECE_OVERHEAD;
-        let key = (channel, id.wrapping_sub(fragment.index));
+        // A message cannot start before the first id there is.
+        let Some(first) = id.checked_sub(u64::from(fragment.index)) else {
+            return Assembled::Dropped(1);
+        };
+        let key = (channel, first);
         let max_message = self.max_message;
         let partial = match self.unordered.get_mut(&key) {
             Some(p) => p,
@@ -155,17 +166,31 @@ impl Reassembly {
                         ..Shape::default()
                     },
                     pieces: Vec::new(),
+                    seen: Vec::new(),
                     charged: 0,
                     touched: now,
                 })
             }
         };
+        let (word, bit) = (
+            usize::from(fragment.index / 64),
+            1u64 << (fragment.index % 64),
+        );
+        if partial.seen.get(word).is_some_and(|w| w & bit != 0) {
+            // A second copy of a held index: the peer lies; its message can
+            // no longer be trusted to join right.
+            return self.drop_unordered(key, 1);
+        }
         if !partial.shape.admit(fragment, payload.len(), max_message) {
             return self.drop_unordered(key, 1);
         }
         if cost > room {
             return Assembled::Dropped(1);
         }
+        if partial.seen.len() <= word {
+            partial.seen.resize(word + 1, 0);
+        }
+        partial.seen[word] |= bit;
         // A held piece gets its own copy: a slice would keep its whole
         // datagram alive while siblings are missing.
         partial
@@ -190,7 +215,7 @@ impl Reassembly {
         Assembled::Complete(message.freeze())
     }
 
-    fn drop_unordered(&mut self, key: (u8, u16), extra: u64) -> Assembled {
+    fn drop_unordered(&mut self, key: (u8, u64), extra: u64) -> Assembled {
         let held = self.unordered.remove(&key).map_or(0, |p| {
             self.bytes -= p.charged;
             p.pieces.len() as u64
@@ -309,7 +334,8 @@ mod tests {
         let pieces: [&[u8]; 3] = [b"abcd", b"efgh", b"ij"];
         // First id 10: pieces have ids 10, 11, 12; they arrive 12, 10, 11.
         for i in [2u16, 0] {
-            let got = r.insert_unordered(1, 10 + i, frag(i, 3), pieces[i as usize], 10_000, now);
+            let id = 10 + u64::from(i);
+            let got = r.insert_unordered(1, id, frag(i, 3), pieces[i as usize], 10_000, now);
             assert_eq!(got, Assembled::Held);
         }
         assert_eq!(r.partial_messages(), 1);
@@ -317,6 +343,46 @@ mod tests {
         assert_eq!(got, Assembled::Complete(Bytes::from_static(b"abcdefghij")));
         assert_eq!(r.held_bytes(), 0);
         assert_eq!(r.partial_messages(), 0);
+    }
+
+    /// A second copy of a held index never stands in for a missing one,
+    /// and messages 65 536 ids apart are never joined.
+    #[test]
+    fn a_repeated_index_is_refused_and_wrapped_ids_stay_apart() {
+        let now = Instant::now();
+        let mut r = Reassembly::new(1000, Duration::from_secs(1));
+        assert_eq!(
+            r.insert_unordered(0, 7, frag(0, 2), b"AAAA", 10_000, now),
+            Assembled::Held
+        );
+        // The same first id's index 0 again, under another full id:
+        // 65 536 later, as a wrapped wire id would be read.
+        assert_eq!(
+            r.insert_unordered(0, 7 + (1 << 16), frag(0, 2), b"BBBB", 10_000, now),
+            Assembled::Held
+        );
+        assert_eq!(
+            r.partial_messages(),
+            2,
+            "two messages, not one of two pieces"
+        );
+        // Index 0 of the first message a second time: refused, and its
+        // message dropped with it.
+        assert_eq!(
+            r.insert_unordered(0, 7, frag(0, 2), b"BBBB", 10_000, now),
+            Assembled::Dropped(2)
+        );
+        assert_eq!(r.partial_messages(), 1);
+        assert_eq!(
+            r.insert_unordered(0, 8 + (1 << 16), frag(1, 2), b"CC", 10_000, now),
+            Assembled::Complete(Bytes::from_static(b"BBBBCC"))
+        );
+        // An index that would put the message before id 0.
+        assert_eq!(
+            r.insert_unordered(0, 2, frag(5, 9), b"AAAA", 10_000, now),
+            Assembled::Dropped(1)
+        );
+        assert_eq!(r.held_bytes(), 0);
     }
 
     #[test]
@@ -361,7 +427,7 @@ mod tests {
         let piece = [7u8; 100];
         let mut room = 1000;
         let mut held = 0u64;
-        for first in (0..100u16).map(|m| m * 10) {
+        for first in (0..100u64).map(|m| m * 10) {
             match r.insert_unordered(0, first, frag(0, 5), &piece, room, t0) {
                 Assembled::Held => held += 1,
                 Assembled::Dropped(1) => {}
