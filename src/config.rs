@@ -137,6 +137,13 @@ pub struct Config {
     /// An unordered message whose fragments stop arriving for this long is
     /// dropped. Default 10 s.
     pub reassembly_timeout: Duration,
+    /// Most bytes a server holds for all its peers together for messages it
+    /// cannot deliver yet, each piece charged the heap it really takes. Past
+    /// it, the peer holding the most loses what it holds first, then the
+    /// next, until the total fits; a peer cut back three times within 10 s is
+    /// disconnected with `DisconnectReason::HeldTooMuch`. Must be at least
+    /// `max_held_bytes`. Default 256 MiB.
+    pub max_total_held_bytes: usize,
     /// Most bytes per second one connection sends (UDP payload, headers
     /// included), paced across ticks. Default `None`: no fixed cap; the rate
     /// control finds what the path carries, growing while it is clear and
@@ -178,6 +185,7 @@ impl Default for Config {
             max_message_size: 1024 * 1024,
             max_held_bytes: 8 * 1024 * 1024,
             reassembly_timeout: Duration::from_secs(10),
+            max_total_held_bytes: 256 * 1024 * 1024,
             max_send_rate: None,
             socket_recv_buffer: Some(4 * 1024 * 1024),
             socket_send_buffer: Some(1024 * 1024),
@@ -247,6 +255,11 @@ impl Config {
         if self.max_send_rate == Some(0) {
             return Err(Error::InvalidConfig(
                 "max_send_rate must be at least 1 byte per second",
+            ));
+        }
+        if self.max_total_held_bytes < self.max_held_bytes {
+            return Err(Error::InvalidConfig(
+                "max_total_held_bytes must be at least max_held_bytes",
             ));
         }
         if self.reassembly_timeout.is_zero() {

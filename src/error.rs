@@ -162,4 +162,9 @@ pub enum DisconnectReason {
     /// A reason given by the application.
     #[error("{0}")]
     Custom(String),
+    /// The server dropped the peer: it kept making the server hold more
+    /// than `Config::max_total_held_bytes` for messages it would not let be
+    /// delivered (fragments never finished, gaps never filled).
+    #[error("held too much undeliverable data on the server")]
+    HeldTooMuch,
 }

@@ -20,7 +20,8 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::reassembly::HELD_PIECE_OVERHEAD;
+use std::mem::size_of;
+
 use super::received::HISTORY;
 use super::seq::{reconstruct, seq_newer};
 use crate::wire::Fragment;
@@ -167,8 +168,12 @@ pub struct OrderedReceiver {
     /// `held[i]` is the message with id `next + 1 + i`, if it arrived.
     held: VecDeque<Option<Piece>>,
     held_count: usize,
-    held_bytes: usize,
+    /// Payload bytes of the held copies.
+    held_payload: usize,
 }
+
+/// Heap bytes of one reorder slot, filled or not.
+const SLOT: usize = size_of::<Option<Piece>>();
 
 impl OrderedReceiver {
     /// A receiver offering `window` ids.
@@ -178,7 +183,7 @@ impl OrderedReceiver {
             window,
             held: VecDeque::new(),
             held_count: 0,
-            held_bytes: 0,
+            held_payload: 0,
         }
     }
 
@@ -211,6 +216,19 @@ impl OrderedReceiver {
         id > self.next
     }
 
+    /// Heap bytes holding message `id` of `len` bytes would add: its copy
+    /// and, when it lies past the slots there are, the slots up to it.
+    pub fn hold_cost(&self, id: u64, len: usize) -> usize {
+        let slots = id.saturating_sub(self.next) as usize;
+        let capacity = self.held.capacity();
+        let grown = if slots > capacity {
+            slots.max(capacity * 2)
+        } else {
+            capacity
+        };
+        len + (grown - capacity) * SLOT
+    }
+
     /// Takes a message that [`check`](Self::check) found new and hands every
     /// message now in order to `deliver`.
     pub fn insert(&mut self, id: u64, piece: Piece, mut deliver: impl FnMut(Piece)) {
@@ -218,11 +236,17 @@ impl OrderedReceiver {
         if offset > 0 {
             let slot = offset as usize - 1;
             if self.held.len() <= slot {
+                // Grown exactly as `hold_cost` priced it.
+                let capacity = self.held.capacity();
+                if slot + 1 > capacity {
+                    let grown = (slot + 1).max(capacity * 2);
+                    self.held.reserve_exact(grown - self.held.len());
+                }
                 self.held.resize(slot + 1, None);
             }
             // A held message gets its own copy: a slice would keep its whole
             // datagram alive for as long as the gap stays open.
-            self.held_bytes += piece.payload.len() + HELD_PIECE_OVERHEAD;
+            self.held_payload += piece.payload.len();
             self.held[slot] = Some(Piece {
                 payload: Bytes::copy_from_slice(&piece.payload),
                 fragment: piece.fragment,
@@ -236,12 +260,17 @@ impl OrderedReceiver {
             match front {
                 Some(p) => {
                     self.held_count -= 1;
-                    self.held_bytes -= p.payload.len() + HELD_PIECE_OVERHEAD;
+                    self.held_payload -= p.payload.len();
                     deliver(p);
                     self.next += 1;
                 }
                 None => break,
             }
+        }
+        // Slots a burst opened are given back as the queue drains; only
+        // below a quarter full, so the rebuilds stay amortized.
+        if self.held.len() * 4 <= self.held.capacity() {
+            self.held.shrink_to(self.held.len() * 2);
         }
     }
 
@@ -250,9 +279,20 @@ impl OrderedReceiver {
         self.held_count
     }
 
-    /// Bytes charged for the messages held, as [`HELD_PIECE_OVERHEAD`] counts them.
+    /// Heap bytes held: the messages' copies and every reorder slot.
     pub fn held_bytes(&self) -> usize {
-        self.held_bytes
+        self.held_payload + self.held.capacity() * SLOT
+    }
+
+    /// Drops every held message: they are not delivered and, never having
+    /// been delivered, the channel stops at the first of them. Returns how
+    /// many there were.
+    pub fn clear(&mut self) -> usize {
+        let dropped = self.held_count;
+        self.held = VecDeque::new();
+        self.held_count = 0;
+        self.held_payload = 0;
+        dropped
     }
 }
 
@@ -368,7 +408,8 @@ mod tests {
         }
         assert_eq!(out, vec![0]);
         assert_eq!(r.len(), 2);
-        assert_eq!(r.held_bytes(), 2 * (1 + HELD_PIECE_OVERHEAD));
+        assert_eq!(r.held_bytes(), 2 + r.held.capacity() * SLOT);
+        assert!(r.held.capacity() >= 2);
         assert_eq!(r.check(2), Arrival::Duplicate);
         r.insert(1, piece(1), |p| out.push(p.payload[0]));
         assert_eq!(out, vec![0, 1, 2, 3]);

@@ -32,6 +32,7 @@ use crate::{Config, Delivery, DisconnectReason, Error, Message, PeerId};
 mod addr_table;
 mod events;
 mod handshake;
+mod held_cap;
 mod limiter;
 mod log;
 mod schedule;
@@ -171,6 +172,7 @@ pub struct Server {
     socket: Option<Box<dyn Socket>>,
     cookies: CookieJar,
     reply_limiter: ReplyLimiter,
+    held_cap: held_cap::HeldCap,
     schedule: Schedule,
     due: Vec<PeerId>,
     /// Boxed: a table of whole peers (2 KiB each) would hold that much per
@@ -227,6 +229,7 @@ impl Server {
                 config.handshake_replies_per_source,
                 config.handshake_replies_per_sec,
             ),
+            held_cap: held_cap::HeldCap::new(config.max_total_held_bytes),
             clock,
             cadence: UpdateCadence::default(),
             backend,
@@ -673,6 +676,7 @@ impl Server {
             );
         }
         self.receive(now);
+        self.enforce_held_cap(now);
         self.schedule.take_touched(&mut due);
         // Touched peers stay marked as taken while the due timers are popped,
         // so a peer both touched and due, and a stale entry, are skipped.
@@ -798,6 +802,23 @@ impl Server {
     fn remove_peer(&mut self, id: PeerId) {
         if let Some(p) = self.peers.remove(&id) {
             self.by_addr.remove_if(&p.addr, id);
+        }
+        self.held_cap.forget(id);
+    }
+
+    /// The server-wide cap on held bytes (see `held_cap`): peers cut back
+    /// or dropped are serviced this update.
+    fn enforce_held_cap(&mut self, now: Instant) {
+        if !self.held_cap.due(now) {
+            return;
+        }
+        let peers = self.peers.iter_mut().map(|(id, p)| (*id, &mut p.conn));
+        let done = self.held_cap.enforce(now, peers);
+        for id in done.to_drop {
+            if let Some(p) = self.peers.get_mut(&id) {
+                p.conn.evict(DisconnectReason::HeldTooMuch);
+                self.schedule.touch(&mut p.slot, id);
+            }
         }
     }
 

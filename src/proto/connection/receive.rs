@@ -8,11 +8,11 @@ use arrayvec::ArrayVec;
 use bytes::Bytes;
 
 use super::{
-    disconnect_reason, CloseCause, ConnEvent, Connection, State, IMMEDIATE_ACK_AFTER,
+    disconnect_reason, CloseCause, ConnEvent, Connection, State, IMMEDIATE_ACK_AFTER, KEPT_QUEUE,
     LATE_ACK_DISTANCE, MAX_BACKOFF, MAX_LATE_ACKS,
 };
 use crate::proto::channel::{Channel, Inbox};
-use crate::proto::reassembly::{Assembled, HELD_PIECE_OVERHEAD};
+use crate::proto::reassembly::Assembled;
 use crate::proto::receive::{Arrival, Piece};
 use crate::proto::received::Stale;
 use crate::proto::seq::seq_newer;
@@ -349,7 +349,7 @@ impl Connection {
                     self.stats.duplicates_dropped += 1;
                     return;
                 }
-                let charge = m.payload.len() + HELD_PIECE_OVERHEAD;
+                let charge = o.hold_cost(id, m.payload.len());
                 if o.would_hold(id) && charge > self.held_room() {
                     // Only a peer ignoring the shared budget gets here; the
                     // message is not recorded, so the channel waits for it.
@@ -372,6 +372,9 @@ impl Connection {
                 o.insert(id, piece, |p| released.push(p));
                 for piece in released.drain(..) {
                     self.on_in_order(delivery, m.channel, piece);
+                }
+                if released.capacity() > KEPT_QUEUE {
+                    released = Vec::new();
                 }
                 self.released = released;
             }
