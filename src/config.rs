@@ -68,6 +68,14 @@ pub struct Config {
     /// A peer that is closing holds its slot until it is gone (at most
     /// `linger`, then its close). Default 1024.
     pub max_clients: usize,
+    /// Most live connections a server takes from one IP address (an
+    /// IPv4-mapped IPv6 address counts as its IPv4 one), so one host cannot
+    /// fill `max_clients`; past it a handshake is rejected with
+    /// `RejectReason::Custom`. Loopback addresses are not capped. Default 32.
+    pub max_clients_per_ip: usize,
+    /// Most live connections a server takes from one network: an IPv4 /24
+    /// or an IPv6 /64. Default 128.
+    pub max_clients_per_prefix: usize,
     /// Handshake replies to addresses not yet verified by a cookie (challenges,
     /// version rejects) a server sends to one source IP per second, also its burst. Default 1024: many players
     /// may share one address (a NAT, a LAN party, a test on loopback), each
@@ -171,6 +179,8 @@ impl Default for Config {
             ping_interval: Duration::from_secs(1),
             handshake_resend_interval: Duration::from_millis(100),
             max_clients: 1024,
+            max_clients_per_ip: 32,
+            max_clients_per_prefix: 128,
             handshake_replies_per_source: 1024,
             handshake_replies_per_sec: 20_000,
             max_send_buffer_bytes: 8 * 1024 * 1024,
@@ -255,6 +265,11 @@ impl Config {
         if self.max_send_rate == Some(0) {
             return Err(Error::InvalidConfig(
                 "max_send_rate must be at least 1 byte per second",
+            ));
+        }
+        if self.max_clients_per_ip == 0 || self.max_clients_per_prefix == 0 {
+            return Err(Error::InvalidConfig(
+                "max_clients_per_ip and max_clients_per_prefix must be at least 1",
             ));
         }
         if self.max_total_held_bytes < self.max_held_bytes {

@@ -110,6 +110,8 @@ impl Server {
         let held_slots = self.peers.len().saturating_sub(replaced);
         let decision = if held_slots >= self.config.max_clients {
             Err(RejectReason::ServerFull)
+        } else if let Err(crowded) = self.slots.check(from.ip(), replaced > 0) {
+            Err(RejectReason::Custom(crowded.to_string()))
         } else {
             self.ask_connect_handlers(&ConnectRequestInfo {
                 addr: from,
@@ -171,6 +173,7 @@ impl Server {
                     self.schedule.touch(&mut p.slot, id);
                 }
                 self.by_addr.insert(from, id);
+                self.slots.add(from.ip());
                 self.stats.accepted += 1;
                 self.events.push(ServerEvent::Connected {
                     peer: id,

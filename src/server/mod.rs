@@ -36,6 +36,7 @@ mod held_cap;
 mod limiter;
 mod log;
 mod schedule;
+mod slots;
 mod threads;
 mod wrap;
 
@@ -173,6 +174,8 @@ pub struct Server {
     cookies: CookieJar,
     reply_limiter: ReplyLimiter,
     held_cap: held_cap::HeldCap,
+    /// Live connections per address and per prefix.
+    slots: slots::SlotCounts,
     schedule: Schedule,
     due: Vec<PeerId>,
     /// Boxed: a table of whole peers (2 KiB each) would hold that much per
@@ -230,6 +233,7 @@ impl Server {
                 config.handshake_replies_per_sec,
             ),
             held_cap: held_cap::HeldCap::new(config.max_total_held_bytes),
+            slots: slots::SlotCounts::new(config.max_clients_per_ip, config.max_clients_per_prefix),
             clock,
             cadence: UpdateCadence::default(),
             backend,
@@ -802,6 +806,7 @@ impl Server {
     fn remove_peer(&mut self, id: PeerId) {
         if let Some(p) = self.peers.remove(&id) {
             self.by_addr.remove_if(&p.addr, id);
+            self.slots.remove(p.addr.ip());
         }
         self.held_cap.forget(id);
     }

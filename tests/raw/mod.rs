@@ -35,6 +35,8 @@ pub struct Bench {
     pub server: Server,
     /// Events raised and not yet taken.
     pub events: Vec<ServerEvent>,
+    /// The reject code of the last handshake refused, as text.
+    pub last_reject: Option<String>,
 }
 
 impl Bench {
@@ -47,6 +49,7 @@ impl Bench {
             net,
             server,
             events: Vec::new(),
+            last_reject: None,
         }
     }
 
@@ -131,12 +134,17 @@ impl RawPeer {
         .emit(&mut response);
         sock.send_to(&response, server_addr()).expect("send");
         bench.update();
-        let accept = recv_all(&mut sock)
-            .iter()
-            .find_map(|d| match Packet::parse(d) {
-                Ok(Packet::Accept(a)) if a.nonce == nonce => Some(a),
-                _ => None,
-            })?;
+        let mut accept = None;
+        for d in recv_all(&mut sock) {
+            match Packet::parse(&d) {
+                Ok(Packet::Accept(a)) if a.nonce == nonce => accept = Some(a),
+                Ok(Packet::Reject(r)) if r.nonce == nonce => {
+                    bench.last_reject = Some(format!("{:?}", r.code));
+                }
+                _ => {}
+            }
+        }
+        let accept = accept?;
         // Its Connected event is taken out: a test sees only what follows.
         let at = bench
             .events
@@ -151,6 +159,23 @@ impl RawPeer {
             token: accept.token,
             seq: 1,
         })
+    }
+
+    /// Walks the handshake from `addr`, trying again 20 ms later while the
+    /// server's reply rate limit leaves it unanswered: the peer if accepted,
+    /// the reject code (as text) if refused.
+    pub fn handshake(bench: &mut Bench, addr: SocketAddr, nonce: u64) -> Result<RawPeer, String> {
+        for _ in 0..100 {
+            bench.last_reject = None;
+            if let Some(p) = Self::try_connect(bench, addr, nonce) {
+                return Ok(p);
+            }
+            if let Some(reason) = bench.last_reject.take() {
+                return Err(reason);
+            }
+            bench.advance(Duration::from_millis(20));
+        }
+        Err("no answer".into())
     }
 
     /// Walks the handshake from `addr`; panics unless accepted.
