@@ -152,6 +152,20 @@ pub struct Config {
     /// disconnected with `DisconnectReason::HeldTooMuch`. Must be at least
     /// `max_held_bytes`. Default 256 MiB.
     pub max_total_held_bytes: usize,
+    /// Frames (messages, pings, closes) a server takes in from one peer per
+    /// second, saving up at most 50 ms of it; past it the peer's data
+    /// packets are dropped and counted (`ServerStats::datagrams_throttled`),
+    /// and a peer that stays over it for 2 s is disconnected with
+    /// `DisconnectReason::Flooding`. Default 4 000 000.
+    pub max_frames_per_peer_sec: u64,
+    /// Bytes of data packets a server takes in from one peer per second,
+    /// judged like `max_frames_per_peer_sec`. Default 256 MiB.
+    pub max_bytes_per_peer_sec: u64,
+    /// Frames a server takes in per update, from all peers together; once
+    /// they are, it reads no more datagrams until the next update, so the
+    /// rest wait in the socket's buffer. Bounds an update's work and the
+    /// events it raises. Default 131 072.
+    pub max_frames_per_update: usize,
     /// Most bytes per second one connection sends (UDP payload, headers
     /// included), paced across ticks. Default `None`: no fixed cap; the rate
     /// control finds what the path carries, growing while it is clear and
@@ -196,6 +210,9 @@ impl Default for Config {
             max_held_bytes: 8 * 1024 * 1024,
             reassembly_timeout: Duration::from_secs(10),
             max_total_held_bytes: 256 * 1024 * 1024,
+            max_frames_per_peer_sec: 4_000_000,
+            max_bytes_per_peer_sec: 256 * 1024 * 1024,
+            max_frames_per_update: 131_072,
             max_send_rate: None,
             socket_recv_buffer: Some(4 * 1024 * 1024),
             socket_send_buffer: Some(1024 * 1024),
@@ -266,6 +283,12 @@ impl Config {
             return Err(Error::InvalidConfig(
                 "max_send_rate must be at least 1 byte per second",
             ));
+        }
+        if self.max_frames_per_peer_sec == 0
+            || self.max_bytes_per_peer_sec == 0
+            || self.max_frames_per_update == 0
+        {
+            return Err(Error::InvalidConfig("receive budgets must be non-zero"));
         }
         if self.max_clients_per_ip == 0 || self.max_clients_per_prefix == 0 {
             return Err(Error::InvalidConfig(

@@ -167,4 +167,8 @@ pub enum DisconnectReason {
     /// delivered (fragments never finished, gaps never filled).
     #[error("held too much undeliverable data on the server")]
     HeldTooMuch,
+    /// The server dropped the peer: it kept sending more frames or bytes
+    /// than `Config::max_frames_per_peer_sec` / `max_bytes_per_peer_sec`.
+    #[error("sent more than the server's receive budget for too long")]
+    Flooding,
 }

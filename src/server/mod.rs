@@ -30,6 +30,7 @@ use crate::wire::{self, ChallengeResponse, ConnectRequest, Packet, MAX_MTU};
 use crate::{Config, Delivery, DisconnectReason, Error, Message, PeerId};
 
 mod addr_table;
+mod budget;
 mod events;
 mod handshake;
 mod held_cap;
@@ -174,6 +175,7 @@ pub struct Server {
     cookies: CookieJar,
     reply_limiter: ReplyLimiter,
     held_cap: held_cap::HeldCap,
+    budget: budget::ReceiveBudget,
     /// Live connections per address and per prefix.
     slots: slots::SlotCounts,
     schedule: Schedule,
@@ -233,6 +235,11 @@ impl Server {
                 config.handshake_replies_per_sec,
             ),
             held_cap: held_cap::HeldCap::new(config.max_total_held_bytes),
+            budget: budget::ReceiveBudget::new(
+                config.max_frames_per_peer_sec,
+                config.max_bytes_per_peer_sec,
+                config.max_frames_per_update,
+            ),
             slots: slots::SlotCounts::new(config.max_clients_per_ip, config.max_clients_per_prefix),
             clock,
             cadence: UpdateCadence::default(),
@@ -718,7 +725,12 @@ impl Server {
     }
 
     fn receive(&mut self, now: Instant) {
+        self.budget.begin_update();
         for _ in 0..crate::MAX_DATAGRAMS_PER_UPDATE {
+            // The rest wait in the socket for the next update (see budget.rs).
+            if self.budget.update_spent() {
+                return;
+            }
             let Some(socket) = self.socket.as_mut() else {
                 return;
             };
@@ -746,9 +758,24 @@ impl Server {
                         log::dropped(from, "wrong connection token");
                         continue;
                     }
+                    let Some(id) = known else { continue };
+                    match self.budget.admit(id, now) {
+                        budget::Verdict::Take => {}
+                        verdict => {
+                            self.stats.datagrams_throttled += 1;
+                            if verdict == budget::Verdict::Evict {
+                                peer.conn.evict(DisconnectReason::Flooding);
+                                self.schedule.touch(&mut peer.slot, id);
+                            }
+                            continue;
+                        }
+                    }
+                    let frames_before = peer.conn.stats().frames_in;
                     let datagram = self.recv_arena.copy(&self.recv_buf[..len]);
                     let frames = &datagram[wire::DATA_HEADER_LEN..];
                     peer.conn.handle_data(now, &header, frames, &datagram);
+                    let parsed = peer.conn.stats().frames_in - frames_before;
+                    self.budget.charge(id, parsed.max(1), len);
                     if let Some(id) = known {
                         self.schedule.touch(&mut peer.slot, id);
                     }
@@ -809,6 +836,7 @@ impl Server {
             self.slots.remove(p.addr.ip());
         }
         self.held_cap.forget(id);
+        self.budget.forget(id);
     }
 
     /// The server-wide cap on held bytes (see `held_cap`): peers cut back

@@ -195,6 +195,7 @@ fn disconnect_code(reason: &DisconnectReason) -> (u8, &str) {
         DisconnectReason::ServerShutdown => (3, ""),
         DisconnectReason::Custom(text) => (4, text.as_str()),
         DisconnectReason::HeldTooMuch => (5, ""),
+        DisconnectReason::Flooding => (6, ""),
     }
 }
 
@@ -204,6 +205,7 @@ fn disconnect_reason(code: u8, text: &str) -> DisconnectReason {
         2 => DisconnectReason::Kicked,
         3 => DisconnectReason::ServerShutdown,
         5 => DisconnectReason::HeldTooMuch,
+        6 => DisconnectReason::Flooding,
         _ => DisconnectReason::Custom(text.to_owned()),
     }
 }

@@ -257,12 +257,13 @@ impl Connection {
     /// `Ok(false)`: there were more, to be parsed again.
     /// `Err(None)`: malformed, drop the packet. `Err(Some(why))`: the peer lies.
     fn validate_frames<'a>(
-        &self,
+        &mut self,
         frames: &'a [u8],
         kept: &mut ArrayVec<Frame<'a>, KEPT_FRAMES>,
     ) -> Result<bool, Option<&'static str>> {
         let mut all_kept = true;
         for frame in FrameIter::new(frames) {
+            self.stats.frames_in += 1;
             let Ok(frame) = frame else { return Err(None) };
             self.validate_frame(&frame).map_err(Some)?;
             all_kept &= kept.try_push(frame).is_ok();
