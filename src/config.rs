@@ -153,18 +153,19 @@ pub struct Config {
     /// `max_held_bytes`. Default 256 MiB.
     pub max_total_held_bytes: usize,
     /// Frames (messages, pings, closes) a server takes in from one peer per
-    /// second, saving up at most 50 ms of it; past it the peer's data
+    /// second, saving up at most 20 ms of it; past it the peer's data
     /// packets are dropped and counted (`ServerStats::datagrams_throttled`),
     /// and a peer that stays over it for 2 s is disconnected with
-    /// `DisconnectReason::Flooding`. Default 4 000 000.
+    /// `DisconnectReason::Flooding`. Default 1 000 000 (32 MB/s of 32-byte
+    /// messages; raise it for a peer that streams more small messages).
     pub max_frames_per_peer_sec: u64,
     /// Bytes of data packets a server takes in from one peer per second,
-    /// judged like `max_frames_per_peer_sec`. Default 256 MiB.
+    /// judged like `max_frames_per_peer_sec`. Default 1 GiB.
     pub max_bytes_per_peer_sec: u64,
     /// Frames a server takes in per update, from all peers together; once
     /// they are, it reads no more datagrams until the next update, so the
     /// rest wait in the socket's buffer. Bounds an update's work and the
-    /// events it raises. Default 131 072.
+    /// events it raises. Default 16 384.
     pub max_frames_per_update: usize,
     /// Most bytes per second one connection sends (UDP payload, headers
     /// included), paced across ticks. Default `None`: no fixed cap; the rate
@@ -210,9 +211,9 @@ impl Default for Config {
             max_held_bytes: 8 * 1024 * 1024,
             reassembly_timeout: Duration::from_secs(10),
             max_total_held_bytes: 256 * 1024 * 1024,
-            max_frames_per_peer_sec: 4_000_000,
-            max_bytes_per_peer_sec: 256 * 1024 * 1024,
-            max_frames_per_update: 131_072,
+            max_frames_per_peer_sec: 1_000_000,
+            max_bytes_per_peer_sec: 1024 * 1024 * 1024,
+            max_frames_per_update: 16_384,
             max_send_rate: None,
             socket_recv_buffer: Some(4 * 1024 * 1024),
             socket_send_buffer: Some(1024 * 1024),

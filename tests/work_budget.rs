@@ -81,7 +81,7 @@ fn flood(
 #[test]
 fn a_ping_flood_is_throttled_then_disconnected_and_an_honest_peer_loses_nothing() {
     // 10 datagrams of 1,387 pings a millisecond: 13.9 million frames a
-    // second against the default budget of 4 million.
+    // second against the default budget of 1 million.
     let out = flood(Config::default(), 3, 10, ping_packet);
     println!(
         "ping flood: {} datagrams throttled, flooder dropped at {:?}",

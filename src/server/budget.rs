@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use crate::PeerId;
 
 /// How much of its rate a quiet peer may save up and spend at once.
-pub const BURST: Duration = Duration::from_millis(50);
+pub const BURST: Duration = Duration::from_millis(20);
 
 /// How long a peer may stay over its budget before it is disconnected.
 pub const PERSIST: Duration = Duration::from_secs(2);
@@ -137,18 +137,18 @@ mod tests {
     #[test]
     fn a_peer_over_its_rate_is_dropped_then_evicted() {
         let t0 = Instant::now();
-        // 1 000 frames/s: a burst of 50.
+        // 1 000 frames/s: a burst of 20.
         let mut b = ReceiveBudget::new(1_000, 1 << 30, 10_000);
         assert_eq!(b.admit(1, t0), Verdict::Take);
         b.charge(1, 60, 100);
         assert_eq!(b.admit(1, t0), Verdict::Drop);
-        // It keeps sending 30 frames per 20 ms against a rate of 20.
+        // It keeps sending 15 frames per 10 ms against a rate of 10.
         let mut first_drop = None;
         let mut evicted = None;
-        for step in 1..=200u32 {
-            let t = t0 + Duration::from_millis(20) * step;
+        for step in 1..=400u32 {
+            let t = t0 + Duration::from_millis(10) * step;
             match b.admit(1, t) {
-                Verdict::Take => b.charge(1, 30, 100),
+                Verdict::Take => b.charge(1, 15, 100),
                 Verdict::Drop => {
                     first_drop.get_or_insert(t);
                 }
