@@ -52,7 +52,7 @@ fn send_all(bench: &mut Bench, peer: &mut RawPeer, packets: &[Vec<u8>]) -> Vec<S
 /// as its "missing" piece: "AAAABBBB" came out though piece 1 was never sent.
 #[test]
 fn a_repeated_fragment_index_after_the_id_wrap_never_completes_a_message() {
-    let mut bench = Bench::new(SEED, Config::default());
+    let mut bench = Bench::new(SEED, raw::unbudgeted(Config::default()));
     let mut p = RawPeer::connect(&mut bench, v4(1, 0, 0, 5000), 1);
     let d = Delivery::Reliable;
     let first = p.next(|out| emit_piece(out, d, 1, Some(Fragment { index: 0, count: 2 }), b"AAAA"));
@@ -92,7 +92,7 @@ fn a_repeated_fragment_index_after_the_id_wrap_never_completes_a_message() {
 /// ids 65 536 to 65 547, which were then dropped as duplicates.
 #[test]
 fn a_replayed_packet_older_than_the_history_delivers_nothing() {
-    let mut bench = Bench::new(SEED + 1, Config::default());
+    let mut bench = Bench::new(SEED + 1, raw::unbudgeted(Config::default()));
     let mut p = RawPeer::connect(&mut bench, v4(1, 0, 0, 5001), 2);
     let d = Delivery::ReliableOrdered;
     let captured = p.next(|out| {
@@ -151,7 +151,7 @@ const PER_PACKET: u64 = 16;
 /// order, and the connection survives.
 #[test]
 fn exactly_once_past_a_million_ids_under_duplication_replay_and_reordering() {
-    let mut bench = Bench::new(SEED + 2, Config::default());
+    let mut bench = Bench::new(SEED + 2, raw::unbudgeted(Config::default()));
     let mut p = RawPeer::connect(&mut bench, v4(1, 0, 0, 5002), 3);
     let packets_total = LONG_RUN_IDS / PER_PACKET;
     let mut built: Vec<Vec<u8>> = Vec::with_capacity(packets_total as usize);

@@ -185,7 +185,7 @@ fn unfinished_fragments_cost_no_more_than_charged_and_nothing_once_expired() {
     let _serial = serial();
     let config = Config::default();
     let max_held = config.max_held_bytes as i64;
-    let mut bench = Bench::new(1, config);
+    let mut bench = Bench::new(1, raw::unbudgeted(config));
     let mut p = RawPeer::connect(&mut bench, v4(2, 0, 0, 6000), 1);
     bench.update();
     let base = live();
@@ -225,7 +225,7 @@ fn unfinished_fragments_cost_no_more_than_charged_and_nothing_once_expired() {
 fn an_ordered_message_far_ahead_costs_no_more_than_charged() {
     let _serial = serial();
     let config = Config::default();
-    let mut bench = Bench::new(2, config);
+    let mut bench = Bench::new(2, raw::unbudgeted(config));
     let mut p = RawPeer::connect(&mut bench, v4(2, 0, 0, 6001), 2);
     bench.update();
     let base = live();
@@ -255,7 +255,7 @@ fn an_ordered_message_far_ahead_costs_no_more_than_charged() {
 fn an_ordered_fragment_claiming_65535_pieces_reserves_nothing() {
     let _serial = serial();
     let config = Config::default();
-    let mut bench = Bench::new(3, config);
+    let mut bench = Bench::new(3, raw::unbudgeted(config));
     let mut p = RawPeer::connect(&mut bench, v4(2, 0, 0, 6002), 3);
     bench.update();
     let base = live();
@@ -297,7 +297,7 @@ fn the_server_wide_cap_cuts_back_the_heaviest_and_drops_repeat_offenders() {
         max_total_held_bytes: cap,
         ..Config::default()
     };
-    let mut bench = Bench::new(4, config);
+    let mut bench = Bench::new(4, raw::unbudgeted(config));
     let mut honest = RawPeer::connect(&mut bench, v4(3, 0, 0, 7000), 100);
     let ahead = honest.next(|out| emit_msg(out, Delivery::ReliableOrdered, 1, b"second"));
     honest.send(&mut bench, &ahead);
@@ -362,7 +362,7 @@ fn the_server_wide_cap_cuts_back_the_heaviest_and_drops_repeat_offenders() {
 #[test]
 fn under_the_default_cap_the_same_peers_keep_what_they_hold() {
     let _serial = serial();
-    let mut bench = Bench::new(5, Config::default());
+    let mut bench = Bench::new(5, raw::unbudgeted(Config::default()));
     let mut attackers: Vec<RawPeer> = (0..8)
         .map(|i| RawPeer::connect(&mut bench, v4(3, 2, i, 7000), 300 + u64::from(i)))
         .collect();

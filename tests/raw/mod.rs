@@ -27,6 +27,18 @@ pub fn v4(a: u8, b: u8, c: u8, port: u16) -> SocketAddr {
     SocketAddr::new(Ipv4Addr::new(10, a, b, c).into(), port)
 }
 
+/// `config` with the server's receive budgets lifted: for tests that push
+/// traffic far faster than any budget allows, in virtual time, to test
+/// something else.
+pub fn unbudgeted(config: Config) -> Config {
+    Config {
+        max_frames_per_peer_sec: u64::MAX / 2,
+        max_bytes_per_peer_sec: u64::MAX / 2,
+        max_frames_per_update: usize::MAX,
+        ..config
+    }
+}
+
 /// A server on a simulated network, with every event it raised kept.
 pub struct Bench {
     /// The network.
