@@ -68,6 +68,14 @@ pub struct Config {
     /// A peer that is closing holds its slot until it is gone (at most
     /// `linger`, then its close). Default 1024.
     pub max_clients: usize,
+    /// Most live connections a server takes from one IP address (an
+    /// IPv4-mapped IPv6 address counts as its IPv4 one), so one host cannot
+    /// fill `max_clients`; past it a handshake is rejected with
+    /// `RejectReason::Custom`. Loopback addresses are not capped. Default 32.
+    pub max_clients_per_ip: usize,
+    /// Most live connections a server takes from one network: an IPv4 /24
+    /// or an IPv6 /64. Default 128.
+    pub max_clients_per_prefix: usize,
     /// Handshake replies to addresses not yet verified by a cookie (challenges,
     /// version rejects) a server sends to one source IP per second, also its burst. Default 1024: many players
     /// may share one address (a NAT, a LAN party, a test on loopback), each
@@ -138,6 +146,30 @@ pub struct Config {
     /// An unordered message whose fragments stop arriving for this long is
     /// dropped. Default 10 s.
     pub reassembly_timeout: Duration,
+    /// Most bytes a server holds for all its peers together for messages it
+    /// cannot deliver yet, each piece charged the heap it really takes. Past
+    /// it, the peer holding the most loses what it holds first, then the
+    /// next, until the total fits; a peer cut back three times within 10 s is
+    /// disconnected with `DisconnectReason::HeldTooMuch`. Must be at least
+    /// `max_held_bytes`. Default 256 MiB.
+    pub max_total_held_bytes: usize,
+    /// Frames (messages, pings, closes) a server takes in from one peer per
+    /// second, saving up at most 20 ms of it; past it the peer's data
+    /// packets are dropped and counted (`ServerStats::datagrams_throttled`),
+    /// and a peer that stays over it for 2 s is disconnected with
+    /// `DisconnectReason::Flooding`. Default 16 000 000: above the honest
+    /// stream of 32-byte reliable messages one peer sends over loopback
+    /// (about 5 M a second on a 2-core machine), so the budget never caps a
+    /// clean path; a game that knows its peers send less lowers it.
+    pub max_frames_per_peer_sec: u64,
+    /// Bytes of data packets a server takes in from one peer per second,
+    /// judged like `max_frames_per_peer_sec`. Default 1 GiB.
+    pub max_bytes_per_peer_sec: u64,
+    /// Frames a server takes in per update, from all peers together; once
+    /// they are, it reads no more datagrams until the next update, so the
+    /// rest wait in the socket's buffer. Bounds an update's work and the
+    /// events it raises. Default 16 384.
+    pub max_frames_per_update: usize,
     /// Most bytes per second one connection sends (UDP payload, headers
     /// included), paced across ticks. Default `None`: no fixed cap; the rate
     /// control finds what the path carries, growing while it is clear and
@@ -165,6 +197,8 @@ impl Default for Config {
             ping_interval: Duration::from_secs(1),
             handshake_resend_interval: Duration::from_millis(100),
             max_clients: 1024,
+            max_clients_per_ip: 32,
+            max_clients_per_prefix: 128,
             handshake_replies_per_source: 1024,
             handshake_replies_per_sec: 20_000,
             max_send_buffer_bytes: 8 * 1024 * 1024,
@@ -179,6 +213,10 @@ impl Default for Config {
             max_message_size: 1024 * 1024,
             max_held_bytes: 8 * 1024 * 1024,
             reassembly_timeout: Duration::from_secs(10),
+            max_total_held_bytes: 256 * 1024 * 1024,
+            max_frames_per_peer_sec: 16_000_000,
+            max_bytes_per_peer_sec: 1024 * 1024 * 1024,
+            max_frames_per_update: 16_384,
             max_send_rate: None,
             socket_recv_buffer: Some(4 * 1024 * 1024),
             socket_send_buffer: Some(1024 * 1024),
@@ -248,6 +286,22 @@ impl Config {
         if self.max_send_rate == Some(0) {
             return Err(Error::InvalidConfig(
                 "max_send_rate must be at least 1 byte per second",
+            ));
+        }
+        if self.max_frames_per_peer_sec == 0
+            || self.max_bytes_per_peer_sec == 0
+            || self.max_frames_per_update == 0
+        {
+            return Err(Error::InvalidConfig("receive budgets must be non-zero"));
+        }
+        if self.max_clients_per_ip == 0 || self.max_clients_per_prefix == 0 {
+            return Err(Error::InvalidConfig(
+                "max_clients_per_ip and max_clients_per_prefix must be at least 1",
+            ));
+        }
+        if self.max_total_held_bytes < self.max_held_bytes {
+            return Err(Error::InvalidConfig(
+                "max_total_held_bytes must be at least max_held_bytes",
             ));
         }
         if self.reassembly_timeout.is_zero() {

@@ -235,4 +235,13 @@ pub enum DisconnectReason {
     /// A reason given by the application.
     #[error("{0}")]
     Custom(String),
+    /// The server dropped the peer: it kept making the server hold more
+    /// than `Config::max_total_held_bytes` for messages it would not let be
+    /// delivered (fragments never finished, gaps never filled).
+    #[error("held too much undeliverable data on the server")]
+    HeldTooMuch,
+    /// The server dropped the peer: it kept sending more frames or bytes
+    /// than `Config::max_frames_per_peer_sec` / `max_bytes_per_peer_sec`.
+    #[error("sent more than the server's receive budget for too long")]
+    Flooding,
 }

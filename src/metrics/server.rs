@@ -39,6 +39,9 @@ pub struct ServerStats {
     pub replies_rate_limited: u64,
     /// Datagrams that failed to parse, came from no known peer, or had a wrong token.
     pub invalid_datagrams: u64,
+    /// Data packets dropped because their peer was over its receive budget
+    /// (`Config::max_frames_per_peer_sec`, `max_bytes_per_peer_sec`).
+    pub datagrams_throttled: u64,
 }
 
 /// One peer's metrics, as a server snapshot lists them.

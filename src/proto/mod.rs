@@ -13,6 +13,7 @@ mod channel;
 mod congestion;
 mod connection;
 pub mod handshake;
+mod heap;
 mod pacer;
 mod payload;
 mod rate;

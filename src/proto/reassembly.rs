@@ -11,20 +11,29 @@
 //! would make the message larger than `max_message_size` drops its whole
 //! message, and a fragment that would push held bytes past the cap is
 //! dropped; both are counted. Memory grows only with fragments that arrived
-//! (never with a claimed count), and an unordered message that stops making
-//! progress expires.
+//! (never with a claimed count), each charged the heap it really takes (its
+//! copy, its slot in the lists and tables that track it), the tables shrink
+//! back as they empty, and an unordered message that stops making progress
+//! expires. Messages are keyed by the full 64-bit id of their first
+//! fragment, so a message from before a wrap of the wire's ids is never
+//! joined with a new one, and a fragment index already held is refused: a
+//! message completes only once every distinct index has arrived.
 
 use std::collections::HashMap;
+use std::mem::size_of;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
+use super::heap::MapCost;
+
 use crate::wire::Fragment;
 
-/// Bytes each held piece is charged on top of its payload, for its
-/// bookkeeping. Sender and receiver charge alike, so the sender's bound on
-/// what the receiver holds matches the receiver's own count.
-pub const HELD_PIECE_OVERHEAD: usize = 64;
+/// Bytes a sender budgets for each piece the receiver may hold, on top of its
+/// payload. The receiver charges what its structures really take (see
+/// [`Reassembly::held_bytes`]); for the pieces of an honest sender (dense
+/// ordered queues, messages of several fragments) that stays within this.
+pub const HELD_PIECE_OVERHEAD: usize = 128;
 
 /// What became of a fragment handed in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,46 +51,84 @@ pub enum Assembled {
 #[derive(Debug, Clone, Copy, Default)]
 struct Shape {
     count: u16,
-    /// Length of every piece but the last, once one has been seen.
-    piece_len: Option<usize>,
-    /// Length of the last piece, once seen.
-    last_len: Option<usize>,
+    /// Length of every piece but the last, once one has been seen (0: not yet).
+    piece_len: u32,
+    /// Length of the last piece, once seen (0: not yet).
+    last_len: u32,
 }
 
 impl Shape {
     /// Records `fragment`'s length, or says the pieces do not fit together.
     fn admit(&mut self, fragment: Fragment, len: usize, max_message: usize) -> bool {
+        let Ok(len32) = u32::try_from(len) else {
+            return false;
+        };
         if fragment.count != self.count || len == 0 {
             return false;
         }
         if fragment.index + 1 < fragment.count {
-            if self.piece_len.is_some_and(|l| l != len) {
+            if self.piece_len != 0 && self.piece_len != len32 {
                 return false;
             }
-            self.piece_len = Some(len);
+            self.piece_len = len32;
         } else {
-            self.last_len = Some(len);
+            self.last_len = len32;
         }
-        match (self.piece_len, self.last_len) {
-            (Some(piece), last) => {
-                let last = last.unwrap_or(1);
+        match (self.piece_len as usize, self.last_len as usize) {
+            (0, 0) => true,
+            (0, last) => last <= max_message,
+            (piece, last) => {
+                let last = last.max(1);
                 let total = (usize::from(self.count) - 1)
                     .checked_mul(piece)
                     .and_then(|t| t.checked_add(last));
                 last <= piece && total.is_some_and(|t| t <= max_message)
             }
-            (None, Some(last)) => last <= max_message,
-            (None, None) => true,
         }
     }
 }
 
+/// One held piece of an unordered message: its index and its own copy.
+type HeldPiece = (u16, Box<[u8]>);
+
 #[derive(Debug)]
 struct Unordered {
     shape: Shape,
-    pieces: Vec<(u16, Bytes)>,
+    pieces: Vec<HeldPiece>,
+    /// Bit `i` set: index `i` is held. Grown only as far as the highest
+    /// index that arrived.
+    seen: Vec<u64>,
+    /// Heap bytes of the pieces, their list and `seen`.
     charged: usize,
     touched: Instant,
+}
+
+impl Unordered {
+    /// Heap bytes taking in a piece of `len` bytes at bit-word `word` adds.
+    fn growth(&self, word: usize, len: usize) -> usize {
+        let pieces = if self.pieces.len() == self.pieces.capacity() {
+            self.pieces.capacity().max(1) * size_of::<HeldPiece>()
+        } else {
+            0
+        };
+        let seen = (word + 1).saturating_sub(self.seen.capacity()) * size_of::<u64>();
+        len + pieces + seen
+    }
+
+    /// Takes in a piece [`growth`](Self::growth) priced, growing each list
+    /// by exactly what was priced.
+    fn take(&mut self, index: u16, word: usize, bit: u64, payload: &[u8], growth: usize) {
+        if self.pieces.len() == self.pieces.capacity() {
+            self.pieces.reserve_exact(self.pieces.capacity().max(1));
+        }
+        if self.seen.len() <= word {
+            self.seen.reserve_exact(word + 1 - self.seen.len());
+            self.seen.resize(word + 1, 0);
+        }
+        self.seen[word] |= bit;
+        self.pieces.push((index, Box::from(payload)));
+        self.charged += growth;
+    }
 }
 
 #[derive(Debug)]
@@ -89,6 +136,7 @@ struct InOrder {
     shape: Shape,
     next_index: u16,
     data: BytesMut,
+    /// Heap bytes of `data`.
     charged: usize,
 }
 
@@ -97,8 +145,11 @@ struct InOrder {
 pub struct Reassembly {
     max_message: usize,
     expiry: Duration,
-    unordered: HashMap<(u8, u16), Unordered>,
+    unordered: HashMap<(u8, u64), Unordered>,
+    unordered_table: MapCost,
     in_order: HashMap<u8, InOrder>,
+    in_order_table: MapCost,
+    /// Heap bytes of every partial message's own allocations.
     bytes: usize,
 }
 
@@ -110,14 +161,19 @@ impl Reassembly {
             max_message,
             expiry,
             unordered: HashMap::new(),
+            unordered_table: MapCost::default(),
             in_order: HashMap::new(),
+            in_order_table: MapCost::default(),
             bytes: 0,
         }
     }
 
-    /// Bytes charged for the pieces held.
+    /// Heap bytes held: every piece's copy, the lists and bits that track
+    /// them, and the tables that key the partial messages.
     pub fn held_bytes(&self) -> usize {
         self.bytes
+            + self.unordered_table.bytes(&self.unordered)
+            + self.in_order_table.bytes(&self.in_order)
     }
 
     /// Whether an unordered message is partly received: only those expire.
@@ -130,56 +186,79 @@ impl Reassembly {
         self.unordered.len() + self.in_order.len()
     }
 
-    /// A fragment from an unordered channel, `room` bytes of the cap left.
+    /// A fragment with full id `id` from an unordered channel, `room` bytes
+    /// of the cap left.
     pub fn insert_unordered(
         &mut self,
         channel: u8,
-        id: u16,
+        id: u64,
         fragment: Fragment,
         payload: &[u8],
         room: usize,
         now: Instant,
     ) -> Assembled {
-        let cost = payload.len() + HELD_PIECE_OVERHEAD;
-        let key = (channel, id.wrapping_sub(fragment.index));
-        let max_message = self.max_message;
-        let partial = match self.unordered.get_mut(&key) {
-            Some(p) => p,
-            None => {
-                if cost > room {
-                    return Assembled::Dropped(1);
-                }
-                self.unordered.entry(key).or_insert(Unordered {
-                    shape: Shape {
-                        count: fragment.count,
-                        ..Shape::default()
-                    },
-                    pieces: Vec::new(),
-                    charged: 0,
-                    touched: now,
-                })
-            }
+        // A message cannot start before the first id there is.
+        let Some(first) = id.checked_sub(u64::from(fragment.index)) else {
+            return Assembled::Dropped(1);
         };
+        let key = (channel, first);
+        let max_message = self.max_message;
+        let (word, bit) = (
+            usize::from(fragment.index / 64),
+            1u64 << (fragment.index % 64),
+        );
+        let mut room = room;
+        if !self.unordered.contains_key(&key) {
+            let fresh = Unordered {
+                shape: Shape {
+                    count: fragment.count,
+                    ..Shape::default()
+                },
+                pieces: Vec::new(),
+                seen: Vec::new(),
+                charged: 0,
+                touched: now,
+            };
+            let table = self.unordered_table.growth(&self.unordered);
+            let cost = table + fresh.growth(word, payload.len());
+            let mut shape = fresh.shape;
+            if cost > room || !shape.admit(fragment, payload.len(), max_message) {
+                return Assembled::Dropped(1);
+            }
+            room -= table;
+            self.unordered.insert(key, fresh);
+            self.unordered_table.after_insert(&self.unordered);
+        }
+        let Some(partial) = self.unordered.get_mut(&key) else {
+            return Assembled::Dropped(1);
+        };
+        if partial.seen.get(word).is_some_and(|w| w & bit != 0) {
+            // A second copy of a held index: the peer lies; its message can
+            // no longer be trusted to join right.
+            return self.drop_unordered(key, 1);
+        }
         if !partial.shape.admit(fragment, payload.len(), max_message) {
             return self.drop_unordered(key, 1);
         }
-        if cost > room {
+        let growth = partial.growth(word, payload.len());
+        if growth > room {
+            if partial.pieces.is_empty() {
+                return self.drop_unordered(key, 1);
+            }
             return Assembled::Dropped(1);
         }
         // A held piece gets its own copy: a slice would keep its whole
         // datagram alive while siblings are missing.
-        partial
-            .pieces
-            .push((fragment.index, Bytes::copy_from_slice(payload)));
-        partial.charged += cost;
+        partial.take(fragment.index, word, bit, payload, growth);
         partial.touched = now;
-        self.bytes += cost;
+        self.bytes += growth;
         if partial.pieces.len() < usize::from(fragment.count) {
             return Assembled::Held;
         }
         let Some(mut done) = self.unordered.remove(&key) else {
             return Assembled::Held;
         };
+        self.unordered_table.after_remove(&mut self.unordered);
         self.bytes -= done.charged;
         done.pieces.sort_unstable_by_key(|(index, _)| *index);
         let total = done.pieces.iter().map(|(_, p)| p.len()).sum();
@@ -190,11 +269,12 @@ impl Reassembly {
         Assembled::Complete(message.freeze())
     }
 
-    fn drop_unordered(&mut self, key: (u8, u16), extra: u64) -> Assembled {
+    fn drop_unordered(&mut self, key: (u8, u64), extra: u64) -> Assembled {
         let held = self.unordered.remove(&key).map_or(0, |p| {
             self.bytes -= p.charged;
             p.pieces.len() as u64
         });
+        self.unordered_table.after_remove(&mut self.unordered);
         Assembled::Dropped(held + extra)
     }
 
@@ -206,11 +286,16 @@ impl Reassembly {
         payload: &[u8],
         room: usize,
     ) -> Assembled {
-        let cost = payload.len() + HELD_PIECE_OVERHEAD;
         let mut dropped = 0;
+        let mut room = room;
         if fragment.index == 0 {
             // A new message while one is unfinished: the peer broke the order.
             dropped += self.drop_in_order(channel);
+            let table = self.in_order_table.growth(&self.in_order);
+            if table > room {
+                return Assembled::Dropped(dropped + 1);
+            }
+            room -= table;
             self.in_order.insert(
                 channel,
                 InOrder {
@@ -223,27 +308,38 @@ impl Reassembly {
                     charged: 0,
                 },
             );
+            self.in_order_table.after_insert(&self.in_order);
         }
         let max_message = self.max_message;
         let Some(partial) = self.in_order.get_mut(&channel) else {
             return Assembled::Dropped(dropped + 1);
         };
+        // Nothing is reserved from the claimed count: the message grows
+        // with what arrived, doubling, and is charged its real capacity.
+        let need = partial.data.len() + payload.len();
+        let capacity = partial.data.capacity();
+        // Doubling stops at what the pieces' shape allows the whole message.
+        let whole = usize::from(fragment.count)
+            .saturating_mul(payload.len().max(partial.shape.piece_len as usize));
+        let grown = if need > capacity {
+            need.max((capacity * 2).min(whole)).max(8)
+        } else {
+            capacity
+        };
         if partial.next_index != fragment.index
             || !partial.shape.admit(fragment, payload.len(), max_message)
-            || cost > room
+            || grown - capacity > room
         {
             return Assembled::Dropped(dropped + 1 + self.drop_in_order(channel));
         }
-        if partial.data.is_empty() {
-            // The shape check bounds count times piece length by max_message.
-            partial
-                .data
-                .reserve((usize::from(fragment.count) * payload.len()).min(max_message));
+        if grown > capacity {
+            partial.data.reserve(grown - partial.data.len());
         }
         partial.data.extend_from_slice(payload);
-        partial.charged += cost;
+        let charged = partial.data.capacity();
+        self.bytes = self.bytes - partial.charged + charged;
+        partial.charged = charged;
         partial.next_index += 1;
-        self.bytes += cost;
         if partial.next_index < fragment.count {
             return if dropped > 0 {
                 Assembled::Dropped(dropped)
@@ -254,6 +350,7 @@ impl Reassembly {
         let Some(done) = self.in_order.remove(&channel) else {
             return Assembled::Held;
         };
+        self.in_order_table.after_remove(&mut self.in_order);
         self.bytes -= done.charged;
         Assembled::Complete(done.data.freeze())
     }
@@ -269,10 +366,29 @@ impl Reassembly {
     }
 
     fn drop_in_order(&mut self, channel: u8) -> u64 {
-        self.in_order.remove(&channel).map_or(0, |p| {
+        let dropped = self.in_order.remove(&channel).map_or(0, |p| {
             self.bytes -= p.charged;
             u64::from(p.next_index)
-        })
+        });
+        self.in_order_table.after_remove(&mut self.in_order);
+        dropped
+    }
+
+    /// Drops every partial message (the connection must give back what it
+    /// holds). Returns the pieces dropped.
+    pub fn clear(&mut self) -> u64 {
+        let unordered: u64 = self.unordered.values().map(|p| p.pieces.len() as u64).sum();
+        let in_order: u64 = self
+            .in_order
+            .values()
+            .map(|p| u64::from(p.next_index))
+            .sum();
+        self.unordered.clear();
+        self.in_order.clear();
+        self.unordered_table.after_remove(&mut self.unordered);
+        self.in_order_table.after_remove(&mut self.in_order);
+        self.bytes = 0;
+        unordered + in_order
     }
 
     /// Drops unordered messages that made no progress for the expiry.
@@ -290,6 +406,9 @@ impl Reassembly {
             keep
         });
         self.bytes -= freed;
+        if dropped > 0 {
+            self.unordered_table.after_remove(&mut self.unordered);
+        }
         dropped
     }
 }
@@ -309,7 +428,8 @@ mod tests {
         let pieces: [&[u8]; 3] = [b"abcd", b"efgh", b"ij"];
         // First id 10: pieces have ids 10, 11, 12; they arrive 12, 10, 11.
         for i in [2u16, 0] {
-            let got = r.insert_unordered(1, 10 + i, frag(i, 3), pieces[i as usize], 10_000, now);
+            let id = 10 + u64::from(i);
+            let got = r.insert_unordered(1, id, frag(i, 3), pieces[i as usize], 10_000, now);
             assert_eq!(got, Assembled::Held);
         }
         assert_eq!(r.partial_messages(), 1);
@@ -317,6 +437,46 @@ mod tests {
         assert_eq!(got, Assembled::Complete(Bytes::from_static(b"abcdefghij")));
         assert_eq!(r.held_bytes(), 0);
         assert_eq!(r.partial_messages(), 0);
+    }
+
+    /// A second copy of a held index never stands in for a missing one,
+    /// and messages 65 536 ids apart are never joined.
+    #[test]
+    fn a_repeated_index_is_refused_and_wrapped_ids_stay_apart() {
+        let now = Instant::now();
+        let mut r = Reassembly::new(1000, Duration::from_secs(1));
+        assert_eq!(
+            r.insert_unordered(0, 7, frag(0, 2), b"AAAA", 10_000, now),
+            Assembled::Held
+        );
+        // The same first id's index 0 again, under another full id:
+        // 65 536 later, as a wrapped wire id would be read.
+        assert_eq!(
+            r.insert_unordered(0, 7 + (1 << 16), frag(0, 2), b"BBBB", 10_000, now),
+            Assembled::Held
+        );
+        assert_eq!(
+            r.partial_messages(),
+            2,
+            "two messages, not one of two pieces"
+        );
+        // Index 0 of the first message a second time: refused, and its
+        // message dropped with it.
+        assert_eq!(
+            r.insert_unordered(0, 7, frag(0, 2), b"BBBB", 10_000, now),
+            Assembled::Dropped(2)
+        );
+        assert_eq!(r.partial_messages(), 1);
+        assert_eq!(
+            r.insert_unordered(0, 8 + (1 << 16), frag(1, 2), b"CC", 10_000, now),
+            Assembled::Complete(Bytes::from_static(b"BBBBCC"))
+        );
+        // An index that would put the message before id 0.
+        assert_eq!(
+            r.insert_unordered(0, 2, frag(5, 9), b"AAAA", 10_000, now),
+            Assembled::Dropped(1)
+        );
+        assert_eq!(r.held_bytes(), 0);
     }
 
     #[test]
@@ -361,7 +521,7 @@ mod tests {
         let piece = [7u8; 100];
         let mut room = 1000;
         let mut held = 0u64;
-        for first in (0..100u16).map(|m| m * 10) {
+        for first in (0..100u64).map(|m| m * 10) {
             match r.insert_unordered(0, first, frag(0, 5), &piece, room, t0) {
                 Assembled::Held => held += 1,
                 Assembled::Dropped(1) => {}
@@ -369,8 +529,11 @@ mod tests {
             }
             room = 1000usize.saturating_sub(r.held_bytes());
         }
-        assert_eq!(held as usize, 1000 / (100 + HELD_PIECE_OVERHEAD));
+        // Each 100-byte piece costs its copy, its list slot, its index bit
+        // and its table slot: far fewer than ten fit, and never past the cap.
+        assert!((1..10).contains(&held), "{held} held");
         assert!(r.held_bytes() <= 1000);
+        assert!(r.held_bytes() >= held as usize * 100);
         assert_eq!(r.expire(t0 + Duration::from_secs(1)), 0);
         assert_eq!(r.expire(t0 + Duration::from_secs(2)), held);
         assert_eq!(r.held_bytes(), 0);

@@ -9,14 +9,21 @@
 //!
 //! Windows are bounded by the offered `reliable_window`; an honest sender never
 //! sends past it, so an id beyond it is a protocol violation.
+//!
+//! Ids are 64-bit here: each wire id is rebuilt as the full id closest to the
+//! oldest one the receiver still waits for (`seq::reconstruct`), and every
+//! check and record uses the full id, so an id the window moved past long
+//! ago, 65 536 or a million ids back, is never taken for a new one. This
+//! module never owns message bytes beyond the ordered receiver's held slots.
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::reassembly::HELD_PIECE_OVERHEAD;
+use std::mem::size_of;
+
 use super::received::HISTORY;
-use super::seq::{seq_diff, seq_newer};
+use super::seq::{reconstruct, seq_newer};
 use crate::wire::Fragment;
 
 /// A message (or fragment) the ordered receiver holds or hands over.
@@ -47,7 +54,7 @@ pub enum Arrival {
 /// packet numbers never run that far ahead of what the peer acknowledged.
 #[derive(Debug, Default)]
 pub struct SequencedReceiver {
-    latest: Option<(u16, u16)>,
+    latest: Option<(u64, u16)>,
 }
 
 impl SequencedReceiver {
@@ -56,10 +63,10 @@ impl SequencedReceiver {
     /// so any later packet that passes as fresh is newer. Without this, an
     /// idle sequenced channel would look "newer" again only after a wrap.
     /// Returns whether a delivered message is still remembered.
-    pub fn on_fresh_packet(&mut self, packet: u16) -> bool {
+    pub fn on_fresh_packet(&mut self, packet: u64) -> bool {
         if self
             .latest
-            .is_some_and(|(p, _)| seq_diff(packet, p) >= HISTORY as i32)
+            .is_some_and(|(p, _)| packet.saturating_sub(p) >= HISTORY as u64)
         {
             self.latest = None;
         }
@@ -68,10 +75,10 @@ impl SequencedReceiver {
 
     /// Whether message `id`, carried by packet `packet`, should be delivered;
     /// records it if so.
-    pub fn accept(&mut self, packet: u16, id: u16) -> bool {
+    pub fn accept(&mut self, packet: u64, id: u16) -> bool {
         if let Some((latest_packet, latest_id)) = self.latest {
-            let newer = seq_newer(packet, latest_packet)
-                || (packet == latest_packet && seq_newer(id, latest_id));
+            let newer =
+                packet > latest_packet || (packet == latest_packet && seq_newer(id, latest_id));
             if !newer {
                 return false;
             }
@@ -84,7 +91,8 @@ impl SequencedReceiver {
 /// Exactly-once filter for the unordered reliable channel.
 #[derive(Debug)]
 pub struct ReliableReceiver {
-    base: u16,
+    /// The oldest id not received yet.
+    base: u64,
     window: u16,
     /// Bit `i` (ring-indexed by id) set: id received. Allocated at first gap.
     bits: Vec<u64>,
@@ -100,18 +108,22 @@ impl ReliableReceiver {
         }
     }
 
-    fn bit_index(&self, id: u16) -> (usize, u64) {
-        let i = id as usize % self.window as usize;
+    fn bit_index(&self, id: u64) -> (usize, u64) {
+        let i = (id % u64::from(self.window)) as usize;
         (i / 64, 1 << (i % 64))
     }
 
-    /// Checks an id without recording it.
-    pub fn check(&self, id: u16) -> Arrival {
-        let offset = seq_diff(id, self.base);
-        if offset < 0 {
+    /// The full id of wire id `id`.
+    pub fn full_id(&self, id: u16) -> u64 {
+        reconstruct(self.base, id)
+    }
+
+    /// Checks a full id without recording it.
+    pub fn check(&self, id: u64) -> Arrival {
+        let Some(offset) = id.checked_sub(self.base) else {
             return Arrival::Duplicate;
-        }
-        if offset >= i32::from(self.window) {
+        };
+        if offset >= u64::from(self.window) {
             return Arrival::OutOfWindow;
         }
         if self.bits.is_empty() {
@@ -126,9 +138,9 @@ impl ReliableReceiver {
     }
 
     /// Records an id that [`check`](Self::check) found new.
-    pub fn record(&mut self, id: u16) {
+    pub fn record(&mut self, id: u64) {
         if id == self.base && self.bits.is_empty() {
-            self.base = self.base.wrapping_add(1);
+            self.base += 1;
             return;
         }
         if self.bits.is_empty() {
@@ -142,7 +154,7 @@ impl ReliableReceiver {
                 break;
             }
             self.bits[word] &= !mask;
-            self.base = self.base.wrapping_add(1);
+            self.base += 1;
         }
     }
 }
@@ -150,13 +162,18 @@ impl ReliableReceiver {
 /// The reorder queue of the ordered reliable channel.
 #[derive(Debug)]
 pub struct OrderedReceiver {
-    next: u16,
+    /// The full id of the next message to deliver.
+    next: u64,
     window: u16,
     /// `held[i]` is the message with id `next + 1 + i`, if it arrived.
     held: VecDeque<Option<Piece>>,
     held_count: usize,
-    held_bytes: usize,
+    /// Payload bytes of the held copies.
+    held_payload: usize,
 }
+
+/// Heap bytes of one reorder slot, filled or not.
+const SLOT: usize = size_of::<Option<Piece>>();
 
 impl OrderedReceiver {
     /// A receiver offering `window` ids.
@@ -166,17 +183,21 @@ impl OrderedReceiver {
             window,
             held: VecDeque::new(),
             held_count: 0,
-            held_bytes: 0,
+            held_payload: 0,
         }
     }
 
-    /// Checks an id without recording it.
-    pub fn check(&self, id: u16) -> Arrival {
-        let offset = seq_diff(id, self.next);
-        if offset < 0 {
+    /// The full id of wire id `id`.
+    pub fn full_id(&self, id: u16) -> u64 {
+        reconstruct(self.next, id)
+    }
+
+    /// Checks a full id without recording it.
+    pub fn check(&self, id: u64) -> Arrival {
+        let Some(offset) = id.checked_sub(self.next) else {
             return Arrival::Duplicate;
-        }
-        if offset >= i32::from(self.window) {
+        };
+        if offset >= u64::from(self.window) {
             return Arrival::OutOfWindow;
         }
         if offset > 0
@@ -191,22 +212,41 @@ impl OrderedReceiver {
     }
 
     /// Whether a new message with this id would be held rather than delivered.
-    pub fn would_hold(&self, id: u16) -> bool {
-        seq_diff(id, self.next) > 0
+    pub fn would_hold(&self, id: u64) -> bool {
+        id > self.next
+    }
+
+    /// Heap bytes holding message `id` of `len` bytes would add: its copy
+    /// and, when it lies past the slots there are, the slots up to it.
+    pub fn hold_cost(&self, id: u64, len: usize) -> usize {
+        let slots = id.saturating_sub(self.next) as usize;
+        let capacity = self.held.capacity();
+        let grown = if slots > capacity {
+            slots.max(capacity * 2)
+        } else {
+            capacity
+        };
+        len + (grown - capacity) * SLOT
     }
 
     /// Takes a message that [`check`](Self::check) found new and hands every
     /// message now in order to `deliver`.
-    pub fn insert(&mut self, id: u16, piece: Piece, mut deliver: impl FnMut(Piece)) {
-        let offset = seq_diff(id, self.next);
+    pub fn insert(&mut self, id: u64, piece: Piece, mut deliver: impl FnMut(Piece)) {
+        let offset = id.saturating_sub(self.next);
         if offset > 0 {
             let slot = offset as usize - 1;
             if self.held.len() <= slot {
+                // Grown exactly as `hold_cost` priced it.
+                let capacity = self.held.capacity();
+                if slot + 1 > capacity {
+                    let grown = (slot + 1).max(capacity * 2);
+                    self.held.reserve_exact(grown - self.held.len());
+                }
                 self.held.resize(slot + 1, None);
             }
             // A held message gets its own copy: a slice would keep its whole
             // datagram alive for as long as the gap stays open.
-            self.held_bytes += piece.payload.len() + HELD_PIECE_OVERHEAD;
+            self.held_payload += piece.payload.len();
             self.held[slot] = Some(Piece {
                 payload: Bytes::copy_from_slice(&piece.payload),
                 fragment: piece.fragment,
@@ -215,17 +255,22 @@ impl OrderedReceiver {
             return;
         }
         deliver(piece);
-        self.next = self.next.wrapping_add(1);
+        self.next += 1;
         while let Some(front) = self.held.pop_front() {
             match front {
                 Some(p) => {
                     self.held_count -= 1;
-                    self.held_bytes -= p.payload.len() + HELD_PIECE_OVERHEAD;
+                    self.held_payload -= p.payload.len();
                     deliver(p);
-                    self.next = self.next.wrapping_add(1);
+                    self.next += 1;
                 }
                 None => break,
             }
+        }
+        // Slots a burst opened are given back as the queue drains; only
+        // below a quarter full, so the rebuilds stay amortized.
+        if self.held.len() * 4 <= self.held.capacity() {
+            self.held.shrink_to(self.held.len() * 2);
         }
     }
 
@@ -234,9 +279,20 @@ impl OrderedReceiver {
         self.held_count
     }
 
-    /// Bytes charged for the messages held, as [`HELD_PIECE_OVERHEAD`] counts them.
+    /// Heap bytes held: the messages' copies and every reorder slot.
     pub fn held_bytes(&self) -> usize {
-        self.held_bytes
+        self.held_payload + self.held.capacity() * SLOT
+    }
+
+    /// Drops every held message: they are not delivered and, never having
+    /// been delivered, the channel stops at the first of them. Returns how
+    /// many there were.
+    pub fn clear(&mut self) -> usize {
+        let dropped = self.held_count;
+        self.held = VecDeque::new();
+        self.held_count = 0;
+        self.held_payload = 0;
+        dropped
     }
 }
 
@@ -255,7 +311,7 @@ mod tests {
         // Ids far ahead (an outage skipped over half the id space) still pass.
         assert!(s.accept(12, 3 + 40_000));
         // An idle channel while 40,000 other packets pass stays usable.
-        for p in 13..40_000u16 {
+        for p in 13..40_000u64 {
             s.on_fresh_packet(p);
         }
         assert!(s.accept(40_000, 7));
@@ -269,16 +325,73 @@ mod tests {
         for _ in 0..3000 {
             // Deliver in a shuffled pattern: id+1 before id.
             for x in [id.wrapping_add(1), id, id.wrapping_add(1), id] {
-                if r.check(x) == Arrival::New {
-                    r.record(x);
+                let full = r.full_id(x);
+                if r.check(full) == Arrival::New {
+                    r.record(full);
                     delivered += 1;
                 }
             }
             id = id.wrapping_add(2);
         }
         assert_eq!(delivered, 6000);
-        assert_eq!(r.check(id.wrapping_add(64)), Arrival::OutOfWindow);
-        assert_eq!(r.check(id.wrapping_sub(1)), Arrival::Duplicate);
+        assert_eq!(
+            r.check(r.full_id(id.wrapping_add(64))),
+            Arrival::OutOfWindow
+        );
+        assert_eq!(r.check(r.full_id(id.wrapping_sub(1))), Arrival::Duplicate);
+    }
+
+    /// Past 2^20 ids, in shuffled order with every id sent twice, each id is
+    /// taken exactly once, and a wire id equal to an old one's low bits is
+    /// read as the new id, never the old.
+    #[test]
+    fn reliable_takes_each_full_id_once_past_a_million() {
+        let mut r = ReliableReceiver::new(64);
+        let end = (1u64 << 20) + 1000;
+        let mut taken = 0u64;
+        let mut block = 0u64;
+        while block < end {
+            // 16 ids, sent backwards, then again forwards.
+            let ids = (block..block + 16).rev().chain(block..block + 16);
+            for full in ids {
+                let got = r.full_id(full as u16);
+                assert_eq!(got, full, "wire id {} rebuilt wrong", full as u16);
+                if r.check(got) == Arrival::New {
+                    r.record(got);
+                    taken += 1;
+                }
+            }
+            block += 16;
+        }
+        assert_eq!(taken, block);
+        assert_eq!(r.check(block - (1 << 16)), Arrival::Duplicate);
+        assert_eq!(r.check(block - (1 << 20)), Arrival::Duplicate);
+    }
+
+    #[test]
+    fn ordered_delivers_in_order_past_a_million_ids() {
+        let mut r = OrderedReceiver::new(32);
+        let mut out = 0u64;
+        let mut block = 0u64;
+        while block < (1 << 20) + 64 {
+            for full in (block..block + 8).rev() {
+                let id = r.full_id(full as u16);
+                assert_eq!(id, full);
+                assert_eq!(r.check(id), Arrival::New);
+                let piece = Piece {
+                    payload: Bytes::copy_from_slice(&full.to_le_bytes()),
+                    fragment: None,
+                };
+                r.insert(id, piece, |p| {
+                    assert_eq!(p.payload[..], out.to_le_bytes()[..], "out of order");
+                    out += 1;
+                });
+                assert_eq!(r.check(id), Arrival::Duplicate);
+            }
+            block += 8;
+        }
+        assert_eq!(out, block);
+        assert_eq!(r.len(), 0);
     }
 
     #[test]
@@ -289,13 +402,14 @@ mod tests {
             payload: Bytes::from(vec![id as u8]),
             fragment: None,
         };
-        for id in [0u16, 2, 3] {
+        for id in [0u64, 2, 3] {
             assert_eq!(r.check(id), Arrival::New);
-            r.insert(id, piece(id), |p| out.push(p.payload[0]));
+            r.insert(id, piece(id as u16), |p| out.push(p.payload[0]));
         }
         assert_eq!(out, vec![0]);
         assert_eq!(r.len(), 2);
-        assert_eq!(r.held_bytes(), 2 * (1 + HELD_PIECE_OVERHEAD));
+        assert_eq!(r.held_bytes(), 2 + r.held.capacity() * SLOT);
+        assert!(r.held.capacity() >= 2);
         assert_eq!(r.check(2), Arrival::Duplicate);
         r.insert(1, piece(1), |p| out.push(p.payload[0]));
         assert_eq!(out, vec![0, 1, 2, 3]);

@@ -1,12 +1,15 @@
 //! Which packets have arrived from the peer: the source of the ack state, and
 //! of packet-level deduplication and replay rejection.
 //!
-//! A ring of `HISTORY` bits indexed by `seq % HISTORY` remembers the newest
-//! `HISTORY` sequence numbers. A packet already seen is a duplicate; one older
-//! than the history cannot be told from a replay and is dropped too (any
-//! reliable message it carried is resent by its sender).
+//! Packet numbers are 64-bit here, each rebuilt from the wire's 16 bits as
+//! the one closest to the next expected. A ring of `HISTORY` bits indexed by
+//! `number % HISTORY` remembers the newest `HISTORY` of them. A packet already
+//! seen is a duplicate; one older than the history cannot be told from a
+//! replay and is dropped whole, no frame of it applied (any reliable message
+//! it carried is resent by its sender). This never decides what a packet's
+//! frames mean; it only says whether the packet is new.
 
-use super::seq::{seq_diff, seq_newer};
+use super::seq::{reconstruct, seq_diff, seq_newer};
 
 /// Packets remembered: enough for a congestion window sized for a long fat
 /// path (see `congestion::MAX_WINDOW`) to stay inside it.
@@ -33,7 +36,7 @@ pub const MAX_JUMP: i32 = 16_384;
 /// Receive history of packet sequence numbers.
 #[derive(Debug, Clone)]
 pub struct ReceivedPackets {
-    latest: Option<u16>,
+    latest: Option<u64>,
     bits: [u64; WORDS],
 }
 
@@ -61,51 +64,58 @@ impl ReceivedPackets {
         }
     }
 
-    /// Checks `seq` without recording it.
-    pub fn check(&self, seq: u16) -> Result<(), Stale> {
+    /// Checks the packet whose wire number is `seq` without recording it;
+    /// if it is new, returns its full number.
+    pub fn check(&self, seq: u16) -> Result<u64, Stale> {
         let Some(latest) = self.latest else {
-            return Ok(());
+            return Ok(u64::from(seq));
         };
-        if seq_newer(seq, latest) {
-            if seq_diff(seq, latest) >= MAX_JUMP {
+        let full = reconstruct(latest + 1, seq);
+        if full > latest {
+            if full - latest >= MAX_JUMP as u64 {
                 return Err(Stale::TooFarAhead);
             }
-            return Ok(());
+            return Ok(full);
         }
-        let behind = (-seq_diff(seq, latest)) as usize;
-        if behind >= HISTORY {
+        if latest - full >= HISTORY as u64 {
             return Err(Stale::TooOld);
         }
         if self.bit(seq) {
             return Err(Stale::Duplicate);
         }
-        Ok(())
+        Ok(full)
     }
 
-    /// Records `seq` as received; it must have passed [`check`](Self::check).
-    pub fn record(&mut self, seq: u16) {
+    /// Records the packet numbered `full`, which [`check`](Self::check) returned.
+    pub fn record(&mut self, full: u64) {
         match self.latest {
-            Some(latest) if !seq_newer(seq, latest) => {}
+            Some(latest) if full <= latest => {}
             Some(latest) => {
-                let ahead = seq_diff(seq, latest) as usize;
-                if ahead >= HISTORY {
+                let ahead = full - latest;
+                if ahead >= HISTORY as u64 {
                     self.bits = [0; WORDS];
                 } else {
                     for step in 1..=ahead {
-                        self.set(latest.wrapping_add(step as u16), false);
+                        self.set((latest + step) as u16, false);
                     }
                 }
-                self.latest = Some(seq);
+                self.latest = Some(full);
             }
-            None => self.latest = Some(seq),
+            None => self.latest = Some(full),
         }
-        self.set(seq, true);
+        self.set(full as u16, true);
+    }
+
+    /// The full number of the newest packet received.
+    #[cfg(test)]
+    pub fn latest(&self) -> Option<u64> {
+        self.latest
     }
 
     /// The ack and ack bitfield to put on the next outgoing packet.
     pub fn ack_state(&self) -> (u16, u32) {
         match self.latest {
-            Some(latest) => (latest, self.bits_below(latest)),
+            Some(latest) => (latest as u16, self.bits_below(latest as u16)),
             None => (0, 0),
         }
     }
@@ -149,12 +159,15 @@ impl ReceivedPackets {
 
     /// Whether `seq` is in the history and arrived.
     pub fn has(&self, seq: u16) -> bool {
-        self.in_history(seq) && !seq_newer(seq, self.latest.unwrap_or(seq)) && self.bit(seq)
+        let latest = self.latest.map_or(seq, |l| l as u16);
+        self.in_history(seq) && !seq_newer(seq, latest) && self.bit(seq)
     }
 
-    /// How far `seq` is behind the newest packet received (0 if newer or none).
+    /// How far `seq` (a wire number) is behind the newest packet received
+    /// (0 if newer or none).
     pub fn distance_behind(&self, seq: u16) -> i32 {
-        self.latest.map_or(0, |latest| seq_diff(latest, seq).max(0))
+        self.latest
+            .map_or(0, |latest| seq_diff(latest as u16, seq).max(0))
     }
 }
 
@@ -168,8 +181,8 @@ mod tests {
         assert_eq!(r.ack_state(), (0, 0));
         let mut seq = 65_000u16;
         for _ in 0..(HISTORY + 1000) {
-            assert_eq!(r.check(seq), Ok(()));
-            r.record(seq);
+            let full = r.check(seq).expect("new");
+            r.record(full);
             assert_eq!(r.check(seq), Err(Stale::Duplicate));
             seq = seq.wrapping_add(1);
         }
@@ -185,13 +198,13 @@ mod tests {
     #[test]
     fn gaps_show_in_the_bitfield_and_fill_late() {
         let mut r = ReceivedPackets::default();
-        for s in [10u16, 11, 13, 14] {
+        for s in [10u64, 11, 13, 14] {
             r.record(s);
         }
         let (ack, bits) = r.ack_state();
         assert_eq!(ack, 14);
         assert_eq!(bits & 0b111, 0b101); // 13 yes, 12 no, 11 yes
-        assert_eq!(r.check(12), Ok(()));
+        assert_eq!(r.check(12), Ok(12));
         r.record(12);
         assert_eq!(r.ack_state(), (14, r.ack_state().1 | 0b10));
         assert_eq!(r.ack_state().1 & 0b111, 0b111);
@@ -202,14 +215,39 @@ mod tests {
         let mut r = ReceivedPackets::default();
         r.record(1);
         assert_eq!(r.check(1 + MAX_JUMP as u16), Err(Stale::TooFarAhead));
-        assert_eq!(r.check(MAX_JUMP as u16), Ok(()));
+        assert_eq!(r.check(MAX_JUMP as u16), Ok(MAX_JUMP as u64));
+    }
+
+    /// A packet number is never judged by its low bits alone: after the
+    /// 16-bit space wrapped 20 times, old and duplicate numbers are still
+    /// told from new ones, and the full number keeps counting.
+    #[test]
+    fn full_numbers_count_past_many_wraps() {
+        let mut r = ReceivedPackets::default();
+        let end = 20u64 << 16;
+        let mut full = 0u64;
+        while full < end {
+            // Pairs swapped, so every step is a reordering.
+            for f in [full + 1, full] {
+                assert_eq!(r.check(f as u16), Ok(f));
+                r.record(f);
+                assert_eq!(r.check(f as u16), Err(Stale::Duplicate));
+            }
+            full += 2;
+        }
+        assert_eq!(r.latest(), Some(end - 1));
+        assert_eq!(
+            r.check((end - 1 - HISTORY as u64) as u16),
+            Err(Stale::TooOld)
+        );
+        assert_eq!(r.check(end as u16), Ok(end));
     }
 
     #[test]
     fn big_jump_clears_history() {
         let mut r = ReceivedPackets::default();
         r.record(1);
-        r.record(1 + HISTORY as u16 + 100);
+        r.record(1 + HISTORY as u64 + 100);
         assert_eq!(r.ack_state(), (1 + HISTORY as u16 + 100, 0));
         assert_eq!(r.check(1), Err(Stale::TooOld));
     }
@@ -226,15 +264,16 @@ mod tests {
             })
         };
         let mut r = ReceivedPackets::default();
-        let mut seq = 65_000u16;
+        let mut full = 65_000u64;
         let mut x = 0x2545_f491_u32;
         for _ in 0..3 * HISTORY {
             // xorshift: a reproducible pattern of gaps of 1 to 4.
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
-            seq = seq.wrapping_add(1 + (x % 4) as u16);
-            r.record(seq);
+            full += 1 + u64::from(x % 4);
+            let seq = full as u16;
+            r.record(full);
             assert_eq!(r.ack_state().1, slow(&r, seq), "ack {seq}");
             let older = seq.wrapping_sub((x % 200) as u16);
             assert_eq!(r.bits_below(older), slow(&r, older), "bits below {older}");
@@ -244,7 +283,7 @@ mod tests {
     #[test]
     fn bits_below_never_report_packets_past_the_history() {
         let mut r = ReceivedPackets::default();
-        let last = HISTORY as u16 + 75;
+        let last = HISTORY as u64 + 75;
         for s in 0..=last {
             r.record(s);
         }

@@ -47,4 +47,7 @@ pub struct ConnectionStats {
     /// Fragments (and messages waiting for a gap) dropped: inconsistent with
     /// their siblings, past the held-bytes cap, or expired unfinished.
     pub fragments_dropped: u64,
+    /// Frames parsed from the peer's data packets: the unit a server's
+    /// receive budget counts work in.
+    pub frames_in: u64,
 }

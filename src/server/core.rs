@@ -14,8 +14,11 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::addr_table::AddrTable;
+use super::budget::ReceiveBudget;
+use super::held_cap::HeldCap;
 use super::limiter::ReplyLimiter;
 use super::schedule::{Schedule, Slot};
+use super::slots::SlotCounts;
 use super::{ServerEvent, ServerStats};
 use crate::clock::UpdateCadence;
 use crate::endpoint::{Owner, PeerEvent, Transmits};
@@ -69,6 +72,12 @@ pub(super) struct ServerCore {
     pub(super) cadence: UpdateCadence,
     pub(super) cookies: CookieJar,
     pub(super) reply_limiter: ReplyLimiter,
+    /// The server-wide cap on bytes held for undeliverable messages.
+    pub(super) held_cap: HeldCap,
+    /// Receive budgets in frames and bytes, per peer and per update.
+    pub(super) budget: ReceiveBudget,
+    /// Live connections per address and per prefix.
+    pub(super) slots: SlotCounts,
     pub(super) schedule: Schedule,
     /// Peers an update services, kept to reuse its buffer.
     pub(super) due: Vec<PeerId>,
@@ -95,6 +104,13 @@ impl ServerCore {
                 config.handshake_replies_per_source,
                 config.handshake_replies_per_sec,
             ),
+            held_cap: HeldCap::new(config.max_total_held_bytes),
+            budget: ReceiveBudget::new(
+                config.max_frames_per_peer_sec,
+                config.max_bytes_per_peer_sec,
+                config.max_frames_per_update,
+            ),
+            slots: SlotCounts::new(config.max_clients_per_ip, config.max_clients_per_prefix),
             config,
             cadence: UpdateCadence::default(),
             schedule: Schedule::default(),
@@ -180,6 +196,25 @@ impl ServerCore {
     pub(super) fn remove_peer(&mut self, id: PeerId) {
         if let Some(p) = self.peers.remove(&id) {
             self.by_addr.remove_if(&p.addr, id);
+            self.slots.remove(p.addr.ip());
+        }
+        self.held_cap.forget(id);
+        self.budget.forget(id);
+    }
+
+    /// The server-wide cap on held bytes (see `held_cap`): peers cut back
+    /// or dropped are serviced this update.
+    pub(super) fn enforce_held_cap(&mut self, now: Instant) {
+        if !self.held_cap.due(now) {
+            return;
+        }
+        let peers = self.peers.iter_mut().map(|(id, p)| (*id, &mut p.conn));
+        let done = self.held_cap.enforce(now, peers);
+        for id in done.to_drop {
+            if let Some(p) = self.peers.get_mut(&id) {
+                p.conn.evict(DisconnectReason::HeldTooMuch);
+                self.schedule.touch(&mut p.slot, id);
+            }
         }
     }
 

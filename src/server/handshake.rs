@@ -118,6 +118,10 @@ impl ServerCore {
             self.reject(from, resp.nonce, RejectReason::ServerFull);
             return None;
         }
+        if let Err(crowded) = self.slots.check(from.ip(), known.is_some()) {
+            self.reject(from, resp.nonce, RejectReason::Custom(crowded.to_string()));
+            return None;
+        }
         Some(PendingConnect {
             info: ConnectRequestInfo {
                 addr: from,
@@ -170,6 +174,7 @@ impl ServerCore {
         self.schedule.touch(&mut peer.slot, id);
         self.peers.insert(id, peer);
         self.by_addr.insert(from, id);
+        self.slots.add(from.ip());
         self.stats.accepted += 1;
         self.events.push(ServerEvent::Connected {
             peer: id,

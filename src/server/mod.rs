@@ -19,14 +19,17 @@ use crate::threads::{Forward, HandleQueue, Recipient};
 use crate::{Config, Error, PeerId, ServerHandle, ServerMetricsHandle, ServerStats};
 
 mod addr_table;
+mod budget;
 mod core;
 mod events;
 mod handshake;
+mod held_cap;
 mod limiter;
 mod log;
 mod receive;
 mod schedule;
 mod send;
+mod slots;
 mod threads;
 
 use self::core::ServerCore;
@@ -302,6 +305,7 @@ impl Server {
         self.core.before_receive(now);
         self.send_transmits();
         self.receive(now, ctx);
+        self.core.enforce_held_cap(now);
         self.core.after_receive(now);
         self.send_transmits();
         let new = self.core.events.get(first_new..).unwrap_or_default();
@@ -310,7 +314,12 @@ impl Server {
     }
 
     fn receive(&mut self, now: Instant, ctx: &mut dyn Any) {
+        self.core.budget.begin_update();
         for _ in 0..crate::MAX_DATAGRAMS_PER_UPDATE {
+            // The rest wait in the socket for the next update (see budget.rs).
+            if self.core.budget.update_spent() {
+                return;
+            }
             let Some((len, from)) = self.driver.recv() else {
                 return;
             };

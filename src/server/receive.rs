@@ -7,11 +7,13 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::budget::Verdict;
 use super::core::ServerCore;
 use super::handshake::PendingConnect;
 use super::log;
 use crate::endpoint::take_data;
 use crate::wire::{ChallengeResponse, ConnectRequest, Packet};
+use crate::DisconnectReason;
 
 impl ServerCore {
     /// Looks up the peers of datagrams received and not yet handled,
@@ -52,6 +54,22 @@ impl ServerCore {
                     return None;
                 };
                 let peer = self.peers.get_mut(&id)?;
+                // Only the peer's own packets spend its receive budget: one
+                // with another session's token is refused below, uncharged.
+                if header.token == peer.conn.token() {
+                    match self.budget.admit(id, now) {
+                        Verdict::Take => {}
+                        verdict => {
+                            self.stats.datagrams_throttled += 1;
+                            if verdict == Verdict::Evict {
+                                peer.conn.evict(DisconnectReason::Flooding);
+                                self.schedule.touch(&mut peer.slot, id);
+                            }
+                            return None;
+                        }
+                    }
+                }
+                let frames_before = peer.conn.stats().frames_in;
                 if let Err(refused) =
                     take_data(&mut peer.conn, &mut self.recv_arena, now, &header, datagram)
                 {
@@ -59,6 +77,8 @@ impl ServerCore {
                     log::dropped(from, refused.reason());
                     return None;
                 }
+                let parsed = peer.conn.stats().frames_in - frames_before;
+                self.budget.charge(id, parsed.max(1), datagram.len());
                 self.schedule.touch(&mut peer.slot, id);
                 if peer.conn.ack_due() {
                     self.transmits

@@ -36,6 +36,11 @@ use crate::{Config, Delivery, DisconnectReason, Error};
 /// so redundancy is what makes a graceful close survive a lossy path.
 const DISCONNECT_COPIES: u8 = 3;
 
+/// Entries a drained event queue or release list may keep allocated: more,
+/// and it is given back, so a burst's size is not held for the connection's
+/// life.
+pub(super) const KEPT_QUEUE: usize = 256;
+
 /// After this many packets received without sending one, an ack goes out at
 /// once: the ack bitfield covers 32 packets, and a packet that falls out of it
 /// unacknowledged would be resent for nothing.
@@ -189,6 +194,8 @@ fn disconnect_code(reason: &DisconnectReason) -> (u8, &str) {
         DisconnectReason::Kicked => (2, ""),
         DisconnectReason::ServerShutdown => (3, ""),
         DisconnectReason::Custom(text) => (4, text.as_str()),
+        DisconnectReason::HeldTooMuch => (5, ""),
+        DisconnectReason::Flooding => (6, ""),
     }
 }
 
@@ -197,6 +204,8 @@ fn disconnect_reason(code: u8, text: &str) -> DisconnectReason {
         1 => DisconnectReason::ClientDisconnected,
         2 => DisconnectReason::Kicked,
         3 => DisconnectReason::ServerShutdown,
+        5 => DisconnectReason::HeldTooMuch,
+        6 => DisconnectReason::Flooding,
         _ => DisconnectReason::Custom(text.to_owned()),
     }
 }
@@ -519,6 +528,33 @@ impl Connection {
         self.state = State::Closed;
     }
 
+    /// Drops everything held for messages that cannot be delivered yet
+    /// (partial messages, ordered messages waiting for a gap), counted as
+    /// dropped fragments: what a server cuts back when its peers together
+    /// hold more than its cap. A channel whose held messages go waits, for
+    /// good, for messages the peer already saw acknowledged. Returns the
+    /// pieces dropped.
+    pub fn drop_held(&mut self) -> u64 {
+        let mut dropped = self.reassembly.clear();
+        for c in &mut self.channels {
+            if let super::channel::Inbox::Ordered(o) = &mut c.inbox {
+                dropped += o.clear() as u64;
+            }
+        }
+        self.stats.fragments_dropped += dropped;
+        dropped
+    }
+
+    /// Ends the connection now for `reason`, tells the peer, and raises the
+    /// close as this side's own.
+    pub fn evict(&mut self, reason: DisconnectReason) {
+        if self.state != State::Closed {
+            self.close_now_with(reason);
+            self.events
+                .push_back(ConnEvent::Closed(CloseCause::LocalClosed));
+        }
+    }
+
     /// Ends the connection at once without telling the peer.
     pub fn abort(&mut self) {
         self.state = State::Closed;
@@ -677,7 +713,13 @@ impl Connection {
 
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<ConnEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        // A burst (a gap filling that releases thousands of held messages)
+        // must not leave its queue's size behind for the connection's life.
+        if event.is_none() && self.events.capacity() > KEPT_QUEUE {
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// Bytes charged against `max_send_buffer_bytes`: the payload of every

@@ -8,11 +8,11 @@ use arrayvec::ArrayVec;
 use bytes::Bytes;
 
 use super::{
-    disconnect_reason, CloseCause, ConnEvent, Connection, State, IMMEDIATE_ACK_AFTER,
+    disconnect_reason, CloseCause, ConnEvent, Connection, State, IMMEDIATE_ACK_AFTER, KEPT_QUEUE,
     LATE_ACK_DISTANCE, MAX_BACKOFF, MAX_LATE_ACKS,
 };
 use crate::proto::channel::{Channel, Inbox};
-use crate::proto::reassembly::{Assembled, HELD_PIECE_OVERHEAD};
+use crate::proto::reassembly::Assembled;
 use crate::proto::receive::{Arrival, Piece};
 use crate::proto::received::Stale;
 use crate::proto::seq::seq_newer;
@@ -31,7 +31,8 @@ struct Incoming {
     channel: u8,
     id: u16,
     fragment: Option<Fragment>,
-    packet: u16,
+    /// The full number of the packet that carried it.
+    packet: u64,
     payload: Bytes,
 }
 
@@ -49,14 +50,20 @@ impl Connection {
             return;
         }
         // A packet older than the receive history cannot be told from a
-        // duplicate, but message ids can: its reliable frames are still used.
-        let fresh = match self.received.check(header.seq) {
-            Ok(()) => true,
+        // replay, so none of it is applied: not its ack, not one frame. An
+        // honest sender resends what it carried.
+        let full_seq = match self.received.check(header.seq) {
+            Ok(full) => full,
             Err(Stale::Duplicate) => {
                 self.stats.duplicates_dropped += 1;
                 return;
             }
-            Err(Stale::TooOld) => false,
+            Err(Stale::TooOld) => {
+                self.stats.late_packets += 1;
+                self.stats.in_packets += 1;
+                self.stats.in_bytes += datagram.len() as u64;
+                return;
+            }
             Err(Stale::TooFarAhead) => {
                 self.stats.invalid_packets += 1;
                 return;
@@ -77,44 +84,40 @@ impl Connection {
         };
         // An ack-only packet never asks for an ack, not even a late one.
         let ack_only = frames.is_empty();
-        if fresh {
-            let late = self.received.distance_behind(header.seq) >= LATE_ACK_DISTANCE;
-            if late && !ack_only && self.late_acks.len() < MAX_LATE_ACKS {
-                self.late_acks.push_back(header.seq);
-            } else if !ack_only
-                && self
-                    .oldest_unacked_arrival
-                    .is_none_or(|o| seq_newer(o, header.seq))
-            {
-                self.oldest_unacked_arrival = Some(header.seq);
-            }
-            self.received.record(header.seq);
-            for c in self.sequenced_live.iter() {
-                if let Some(Inbox::Sequenced(s)) = self.channels.get_mut(c).map(|c| &mut c.inbox) {
-                    if !s.on_fresh_packet(header.seq) {
-                        self.sequenced_live.remove(c);
-                    }
-                }
-            }
-            if !ack_only {
-                self.received_since_sent += 1;
-                if self.received_since_sent >= IMMEDIATE_ACK_AFTER {
-                    self.ack_pending = true;
-                }
-            }
-            // Only a new packet proves the peer alive: a replayed old one must
-            // not hold a dead connection open.
-            self.last_recv = now;
-        } else {
-            self.stats.late_packets += 1;
+        let late = self.received.distance_behind(header.seq) >= LATE_ACK_DISTANCE;
+        if late && !ack_only && self.late_acks.len() < MAX_LATE_ACKS {
+            self.late_acks.push_back(header.seq);
+        } else if !ack_only
+            && self
+                .oldest_unacked_arrival
+                .is_none_or(|o| seq_newer(o, header.seq))
+        {
+            self.oldest_unacked_arrival = Some(header.seq);
         }
+        self.received.record(full_seq);
+        for c in self.sequenced_live.iter() {
+            if let Some(Inbox::Sequenced(s)) = self.channels.get_mut(c).map(|c| &mut c.inbox) {
+                if !s.on_fresh_packet(full_seq) {
+                    self.sequenced_live.remove(c);
+                }
+            }
+        }
+        if !ack_only {
+            self.received_since_sent += 1;
+            if self.received_since_sent >= IMMEDIATE_ACK_AFTER {
+                self.ack_pending = true;
+            }
+        }
+        // Only a new packet proves the peer alive: a replayed old one must
+        // not hold a dead connection open.
+        self.last_recv = now;
         self.stats.in_packets += 1;
         self.stats.in_bytes += datagram.len() as u64;
         self.on_ack(now, header);
 
         // Taken in order until one says to stop; a packet with more frames
         // than were kept is parsed again.
-        let arrival = (now, header.seq, fresh);
+        let arrival = (now, full_seq);
         let mut apply = |frame| self.apply_frame(arrival, frame, datagram);
         if all_kept {
             parsed.into_iter().all(&mut apply);
@@ -123,12 +126,12 @@ impl Connection {
         }
     }
 
-    /// Takes in one frame of a packet that arrived at `now` with sequence
-    /// number `packet` (`fresh`: not older than the receive history).
-    /// Returns false when the rest of the packet is to be ignored.
+    /// Takes in one frame of a new packet that arrived at `now` with full
+    /// sequence number `packet`. Returns false when the rest of the packet
+    /// is to be ignored.
     fn apply_frame(
         &mut self,
-        (now, packet, fresh): (Instant, u16, bool),
+        (now, packet): (Instant, u64),
         frame: Frame<'_>,
         datagram: &Bytes,
     ) -> bool {
@@ -140,10 +143,7 @@ impl Connection {
                 fragment,
                 payload,
             } => {
-                if !fresh && !delivery.is_reliable() {
-                    return true;
-                }
-                if fresh && delivery.is_reliable() {
+                if delivery.is_reliable() {
                     self.ack_pending = true;
                 }
                 let incoming = Incoming {
@@ -157,7 +157,7 @@ impl Connection {
             }
             Frame::Ping => {
                 self.stats.keepalive_count += 1;
-                self.ack_pending |= fresh;
+                self.ack_pending = true;
             }
             Frame::Disconnect { code, text } => {
                 self.close_with(CloseCause::PeerClosed(disconnect_reason(code, text)));
@@ -294,12 +294,13 @@ impl Connection {
     /// `Ok(false)`: there were more, to be parsed again.
     /// `Err(None)`: malformed, drop the packet. `Err(Some(why))`: the peer lies.
     fn validate_frames<'a>(
-        &self,
+        &mut self,
         frames: &'a [u8],
         kept: &mut ArrayVec<Frame<'a>, KEPT_FRAMES>,
     ) -> Result<bool, Option<&'static str>> {
         let mut all_kept = true;
         for frame in FrameIter::new(frames) {
+            self.stats.frames_in += 1;
             let Ok(frame) = frame else { return Err(None) };
             self.validate_frame(&frame).map_err(Some)?;
             all_kept &= kept.try_push(frame).is_ok();
@@ -325,8 +326,8 @@ impl Connection {
             return Err("message with another delivery mode than its channel's");
         }
         let arrival = match &c.inbox {
-            Inbox::Reliable(r) => r.check(id),
-            Inbox::Ordered(o) => o.check(id),
+            Inbox::Reliable(r) => r.check(r.full_id(id)),
+            Inbox::Ordered(o) => o.check(o.full_id(id)),
             _ => Arrival::New,
         };
         if arrival == Arrival::OutOfWindow {
@@ -365,27 +366,29 @@ impl Connection {
                 }
             }
             Inbox::Reliable(r) => {
-                if r.check(m.id) != Arrival::New {
+                let id = r.full_id(m.id);
+                if r.check(id) != Arrival::New {
                     self.stats.duplicates_dropped += 1;
                     return;
                 }
-                r.record(m.id);
+                r.record(id);
                 let Some(fragment) = m.fragment else {
                     return self.deliver(delivery, m.channel, m.payload);
                 };
                 let room = self.held_room();
                 let assembled = self
                     .reassembly
-                    .insert_unordered(m.channel, m.id, fragment, &m.payload, room, now);
+                    .insert_unordered(m.channel, id, fragment, &m.payload, room, now);
                 self.on_assembled(delivery, m.channel, assembled);
             }
             Inbox::Ordered(o) => {
-                if o.check(m.id) != Arrival::New {
+                let id = o.full_id(m.id);
+                if o.check(id) != Arrival::New {
                     self.stats.duplicates_dropped += 1;
                     return;
                 }
-                let charge = m.payload.len() + HELD_PIECE_OVERHEAD;
-                if o.would_hold(m.id) && charge > self.held_room() {
+                let charge = o.hold_cost(id, m.payload.len());
+                if o.would_hold(id) && charge > self.held_room() {
                     // Only a peer ignoring the shared budget gets here; the
                     // message is not recorded, so the channel waits for it.
                     self.stats.fragments_dropped += 1;
@@ -404,9 +407,12 @@ impl Connection {
                     payload: m.payload,
                     fragment: m.fragment,
                 };
-                o.insert(m.id, piece, |p| released.push(p));
+                o.insert(id, piece, |p| released.push(p));
                 for piece in released.drain(..) {
                     self.on_in_order(delivery, m.channel, piece);
+                }
+                if released.capacity() > KEPT_QUEUE {
+                    released = Vec::new();
                 }
                 self.released = released;
             }
