@@ -32,7 +32,7 @@ pub use events::{ClientEvent, ClientState};
 /// A connection to one server.
 ///
 /// Make it with [`new`](Self::new) (UDP) or [`sandbox`](Self::sandbox) (a
-/// [`SimNetwork`]), register handlers, [`connect`](Self::connect), then call
+/// [`SimNetwork`](crate::SimNetwork)), register handlers, [`connect`](Self::connect), then call
 /// [`update`](Self::update) once per tick: it reads datagrams, runs timers,
 /// sends what is due and calls the handlers. Sends are queued and go out on
 /// the next update. For messages of one serde type, wrap it in a

@@ -11,7 +11,7 @@ use super::{Metrics, PeerMetrics, ServerMetricsSnapshot, ServerStats, ServerTall
 use crate::PeerId;
 
 /// Metrics of the whole server and of every peer, published by
-/// [`Server::publish_metrics`] and read from any thread.
+/// [`Server::publish_metrics`](crate::Server::publish_metrics) and read from any thread.
 ///
 /// Clones share one slot. Reading clones the latest snapshot out of the slot
 /// and never waits for the game loop; publishing never waits for a reader

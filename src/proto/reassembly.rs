@@ -31,7 +31,7 @@ use crate::wire::Fragment;
 
 /// Bytes a sender budgets for each piece the receiver may hold, on top of its
 /// payload. The receiver charges what its structures really take (see
-/// [`Reassembly::held_bytes`]); for the pieces of an honest sender (dense
+/// `Reassembly::held_bytes`); for the pieces of an honest sender (dense
 /// ordered queues, messages of several fragments) that stays within this.
 pub const HELD_PIECE_OVERHEAD: usize = 128;
 

@@ -39,7 +39,7 @@ pub use events::{ConnectRequestInfo, ServerEvent};
 /// A server accepting many clients.
 ///
 /// Make it with [`new`](Self::new) (UDP) or [`sandbox`](Self::sandbox) (a
-/// [`SimNetwork`]), register handlers, [`listen`](Self::listen), then call
+/// [`SimNetwork`](crate::SimNetwork)), register handlers, [`listen`](Self::listen), then call
 /// [`update`](Self::update) once per tick: it reads datagrams, runs every
 /// peer's timers, sends what is due and calls the handlers. For messages of
 /// one serde type, wrap it in a [`TypedServer`](crate::TypedServer); for

@@ -3,8 +3,8 @@
 
 use crate::{Delivery, DisconnectReason, Error, RejectReason};
 
-/// What happened on a [`TypedClient`], for its pull path
-/// ([`TypedClient::update_events`]): a [`ClientEvent`](crate::ClientEvent)
+/// What happened on a [`TypedClient`](super::TypedClient), for its pull path
+/// ([`TypedClient::update_events`](super::TypedClient::update_events)): a [`ClientEvent`](crate::ClientEvent)
 /// whose message is decoded.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 
 use crate::{Delivery, DisconnectReason, Error, PeerId};
 
-/// What happened on a [`TypedServer`], for its pull path
-/// ([`TypedServer::update_events`]): a [`ServerEvent`](crate::ServerEvent)
+/// What happened on a [`TypedServer`](super::TypedServer), for its pull path
+/// ([`TypedServer::update_events`](super::TypedServer::update_events)): a [`ServerEvent`](crate::ServerEvent)
 /// whose message is decoded.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
