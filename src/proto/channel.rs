@@ -2,7 +2,7 @@
 //! receive state. Channels are independent: each has its own id space, so a
 //! gap on one ordered channel never holds back another.
 
-use super::receive::{OrderedReceiver, ReliableReceiver, SequencedReceiver};
+use super::channel_receivers::{OrderedReceiver, ReliableReceiver, SequencedReceiver};
 use super::send_buffer::{HeldBudget, ReliableSender, UnreliableSender};
 use super::sent::Fate;
 use crate::{wire, Delivery};

@@ -10,16 +10,16 @@
 
 pub(crate) mod arena;
 mod channel;
+mod channel_receivers;
 mod congestion;
 mod connection;
 pub mod handshake;
 mod heap;
 mod pacer;
+mod packet_history;
 mod payload;
 mod rate;
 mod reassembly;
-mod receive;
-mod received;
 mod reorder;
 mod route;
 mod rtt;

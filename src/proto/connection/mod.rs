@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::channel::{Channel, ChannelSet, Outbox};
+use super::channel_receivers::Piece;
 use super::congestion::{Congestion, INITIAL_WINDOW, MAX_WINDOW};
 use super::pacer::Pacer;
+use super::packet_history::{ReceivedPackets, MAX_JUMP};
 use super::rate::RateControl;
 use super::reassembly::Reassembly;
-use super::receive::Piece;
-use super::received::{ReceivedPackets, MAX_JUMP};
 use super::reorder::ReorderWindow;
 use super::rtt::RttEstimator;
 use super::sent::SentPackets;

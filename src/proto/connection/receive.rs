@@ -12,9 +12,9 @@ use super::{
     LATE_ACK_DISTANCE, MAX_BACKOFF, MAX_LATE_ACKS,
 };
 use crate::proto::channel::{Channel, Inbox};
+use crate::proto::channel_receivers::{Arrival, Piece};
+use crate::proto::packet_history::Stale;
 use crate::proto::reassembly::Assembled;
-use crate::proto::receive::{Arrival, Piece};
-use crate::proto::received::Stale;
 use crate::proto::seq::seq_newer;
 use crate::wire::{DataHeader, Fragment, Frame, FrameIter};
 use crate::Delivery;

@@ -22,7 +22,7 @@ use bytes::Bytes;
 
 use std::mem::size_of;
 
-use super::received::HISTORY;
+use super::packet_history::HISTORY;
 use super::seq::{reconstruct, seq_newer};
 use crate::wire::Fragment;
 
