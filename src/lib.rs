@@ -79,6 +79,7 @@ mod backend;
 mod client;
 pub mod clock;
 mod config;
+pub mod crypto;
 mod delivery;
 mod error;
 mod handlers;

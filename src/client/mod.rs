@@ -531,6 +531,20 @@ impl Client {
                 log::dropped(from, "not from the server");
                 continue;
             }
+            // A data packet is opened in place before anything reads it;
+            // one that fails changes nothing.
+            let len = match self.conn.as_mut() {
+                Some(conn) if crate::wire::is_data(&self.recv_buf[..len]) => {
+                    match conn.unprotect(&mut self.recv_buf[..len]) {
+                        Some(plain) => plain,
+                        None => {
+                            log::dropped(from, "failed authentication or replayed");
+                            continue;
+                        }
+                    }
+                }
+                _ => len,
+            };
             let datagram = self.recv_arena.copy(&self.recv_buf[..len]);
             let Ok(packet) = Packet::parse(&datagram) else {
                 self.stray_datagrams += 1;
@@ -540,8 +554,12 @@ impl Client {
             if let Some(hs) = self.handshake.as_mut() {
                 match hs.handle(&packet) {
                     Some(HandshakeOutcome::Accepted { token, window }) => {
+                        let protection = hs.take_protection();
                         self.handshake = None;
                         let mut conn = Connection::new(&self.config, token, window, now);
+                        if let Some(protection) = protection {
+                            conn.set_protection(protection);
+                        }
                         conn.set_keepalive_phase(crate::proto::spread(u64::from(
                             socket.local_addr().port(),
                         )));

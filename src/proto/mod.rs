@@ -23,6 +23,7 @@ mod rtt;
 mod send_buffer;
 mod sent;
 mod seq;
+pub mod server_handshake;
 mod stats;
 
 pub use connection::{CloseCause, ConnEvent, Connection, MESSAGE_OVERHEAD};
@@ -47,7 +48,7 @@ pub(crate) fn transmit(
     to: std::net::SocketAddr,
     now: std::time::Instant,
 ) {
-    while conn.poll_transmit(now, buf) {
+    while conn.poll_transmit_protected(now, buf) {
         if socket.queue_send(buf, to).is_err() {
             conn.note_send_failure();
         }

@@ -21,8 +21,13 @@ use crate::{DisconnectReason, Error, Message, Metrics, PeerId};
 pub struct ConnectRequestInfo {
     /// The client's address (verified by the cookie exchange).
     pub addr: SocketAddr,
-    /// The client's `Config::connect_payload` (a login token, say).
+    /// The client's `Config::connect_payload`, which travelled sealed.
     pub payload: Bytes,
+    /// The client id its connect token carries, verified (only on a server
+    /// with a `Config::token_key`; `None` otherwise).
+    pub client_id: Option<u64>,
+    /// The user data its connect token carries, verified (empty without one).
+    pub user_data: Bytes,
 }
 
 /// What happened on a server, for the pull path ([`Server::update_events`]).
@@ -73,6 +78,8 @@ pub struct ServerStats {
     pub ignored_not_accepting: u64,
     /// Challenge responses whose cookie was invalid or expired.
     pub bad_cookies: u64,
+    /// Handshakes ignored because a live session holds their address.
+    pub ignored_live_session: u64,
     /// Handshake replies not sent because a rate limit was reached.
     pub replies_rate_limited: u64,
     /// Datagrams that failed to parse, came from no known peer, or had a wrong token.

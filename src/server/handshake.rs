@@ -11,8 +11,9 @@ use super::schedule::Slot;
 use super::{ConnectRequestInfo, Peer, Server, ServerEvent};
 use crate::handlers::run_handlers;
 use crate::metrics::BandwidthMeter;
+use crate::proto::server_handshake::Refusal;
 use crate::proto::Connection;
-use crate::wire::{self, Accept, ChallengeResponse, ConnectRequest, Reject, RejectCode};
+use crate::wire::{self, ChallengeResponse, ConnectRequest, Reject, RejectCode};
 use crate::{Error, PeerId, RejectReason};
 
 impl Server {
@@ -39,7 +40,7 @@ impl Server {
     pub(super) fn on_connect_request_packet(
         &mut self,
         from: SocketAddr,
-        req: ConnectRequest<'_>,
+        req: ConnectRequest,
         known: bool,
         now: Instant,
     ) {
@@ -48,34 +49,38 @@ impl Server {
             return;
         }
         self.send_buf.clear();
-        if req.version != wire::PROTOCOL_VERSION {
-            let code = RejectCode::VersionMismatch {
+        let reply = if req.version != wire::PROTOCOL_VERSION {
+            Err(RejectCode::VersionMismatch {
                 server: wire::PROTOCOL_VERSION,
                 client: req.version,
-            };
-            Reject {
-                nonce: req.nonce,
-                code,
-            }
-            .emit(&mut self.send_buf);
-            self.stats.rejected += 1;
+            })
         } else {
-            let cookie = self.cookies.issue(from, req.nonce, now);
-            wire::emit_challenge(&mut self.send_buf, req.nonce, &cookie);
-            if self.reply(from, now) {
-                self.stats.challenges_sent += 1;
+            self.cookies.challenge(from, &req, now)
+        };
+        match reply {
+            Ok(challenge) => {
+                challenge.emit(&mut self.send_buf);
+                if self.reply(from, now) {
+                    self.stats.challenges_sent += 1;
+                }
             }
-            return;
+            Err(code) => {
+                Reject {
+                    nonce: req.nonce,
+                    code,
+                }
+                .emit(&mut self.send_buf);
+                self.stats.rejected += 1;
+                self.reply(from, now);
+            }
         }
-        self.reply(from, now);
     }
 
     /// Handles a challenge response whose cookie the caller has verified.
     pub(super) fn on_challenge_response(
         &mut self,
         from: SocketAddr,
-        resp: ChallengeResponse<'_>,
-        payload: Bytes,
+        resp: &ChallengeResponse<'_>,
         known: Option<PeerId>,
         now: Instant,
     ) {
@@ -83,14 +88,16 @@ impl Server {
             if let Some(peer) = self.peers.get(&id) {
                 if peer.nonce == resp.nonce {
                     // Our Accept was lost (or this is a replay): repeat it, create nothing.
-                    let accept = Accept {
-                        nonce: resp.nonce,
-                        token: peer.conn.token(),
-                        window: self.config.reliable_window,
-                    };
                     self.send_buf.clear();
-                    accept.emit(&mut self.send_buf);
+                    peer.accept.emit(&mut self.send_buf);
                     self.reply_verified(from);
+                    return;
+                }
+                if !self.config.insecure && !peer.conn.silent_for(now, self.replace_after()) {
+                    // A live session is not replaced by a handshake anyone on
+                    // the path could make from its address: a restarted
+                    // client gets in once the old session has gone quiet.
+                    self.stats.ignored_live_session += 1;
                     return;
                 }
             }
@@ -102,18 +109,60 @@ impl Server {
         if resp.version != wire::PROTOCOL_VERSION {
             return;
         }
+        let token = loop {
+            let t: u32 = rand::random();
+            if t != 0 {
+                break t;
+            }
+        };
+        let local = self.socket.as_ref().map(|s| s.local_addr());
+        let now_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let opened = match local.map(|local| {
+            self.cookies
+                .open_response(resp, local, now_unix, token, self.config.reliable_window)
+        }) {
+            None => return,
+            Some(Ok(opened)) => opened,
+            Some(Err(Refusal::BadCookie)) => {
+                self.stats.bad_cookies += 1;
+                return;
+            }
+            Some(Err(Refusal::Forged)) => {
+                self.stats.invalid_datagrams += 1;
+                return;
+            }
+            Some(Err(Refusal::Reject(code))) => {
+                self.send_buf.clear();
+                Reject {
+                    nonce: resp.nonce,
+                    code,
+                }
+                .emit(&mut self.send_buf);
+                self.stats.rejected += 1;
+                self.reply_verified(from);
+                return;
+            }
+        };
         // Every peer in the table holds a slot, closing ones too until they
         // leave it; one from this address is about to be replaced. Counted
         // without a scan: a handshake must not cost in proportion to the
         // peers, or repeated ones from a proven address would.
         let replaced = usize::from(self.by_addr.get(&from).is_some());
         let held_slots = self.peers.len().saturating_sub(replaced);
+        let (client_id, user_data) = match opened.token {
+            Some((id, data)) => (Some(id), Bytes::from(data)),
+            None => (None, Bytes::new()),
+        };
         let decision = if held_slots >= self.config.max_clients {
             Err(RejectReason::ServerFull)
         } else {
             self.ask_connect_handlers(&ConnectRequestInfo {
                 addr: from,
-                payload,
+                payload: Bytes::from(opened.payload),
+                client_id,
+                user_data,
             })
             .map_err(RejectReason::Custom)
         };
@@ -122,13 +171,8 @@ impl Server {
             Err(reason) => {
                 let code = match &reason {
                     RejectReason::ServerFull => RejectCode::ServerFull,
-                    RejectReason::VersionMismatch { server, client } => {
-                        RejectCode::VersionMismatch {
-                            server: *server,
-                            client: *client,
-                        }
-                    }
                     RejectReason::Custom(text) => RejectCode::Custom(text),
+                    _ => RejectCode::ServerFull,
                 };
                 Reject {
                     nonce: resp.nonce,
@@ -146,15 +190,10 @@ impl Server {
                         error: Error::SessionReplaced,
                     });
                 }
-                let token = loop {
-                    let t: u32 = rand::random();
-                    if t != 0 {
-                        break t;
-                    }
-                };
                 let id = self.next_peer;
                 self.next_peer += 1;
                 let mut conn = Connection::new(&self.config, token, resp.window, now);
+                conn.set_protection(opened.protection);
                 conn.set_keepalive_phase(crate::proto::spread(id));
                 conn.set_passive_keepalive();
                 self.peers.insert(
@@ -165,6 +204,7 @@ impl Server {
                         conn,
                         meter: BandwidthMeter::default(),
                         slot: Slot::default(),
+                        accept: opened.accept,
                     }),
                 );
                 if let Some(p) = self.peers.get_mut(&id) {
@@ -176,15 +216,17 @@ impl Server {
                     peer: id,
                     addr: from,
                 });
-                Accept {
-                    nonce: resp.nonce,
-                    token,
-                    window: self.config.reliable_window,
-                }
-                .emit(&mut self.send_buf);
+                opened.accept.emit(&mut self.send_buf);
             }
         }
         self.reply_verified(from);
+    }
+
+    /// How long a session must have been silent before a handshake from its
+    /// address may replace it: two keepalive intervals, so a live client
+    /// (which sends at least one per interval) is never replaced.
+    fn replace_after(&self) -> std::time::Duration {
+        self.config.effective_ping_interval() * 2
     }
 
     pub(super) fn ask_connect_handlers(&mut self, info: &ConnectRequestInfo) -> Result<(), String> {

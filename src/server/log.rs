@@ -91,6 +91,8 @@ fn reject_reason(reply: &[u8]) -> String {
                 format!("protocol version {client}, expected {server}")
             }
             RejectCode::Custom(text) => text.to_owned(),
+            RejectCode::ModeMismatch { .. } => "security mode differs".to_owned(),
+            RejectCode::TokenRefused => "connect token refused".to_owned(),
         },
         _ => "unknown".to_owned(),
     }

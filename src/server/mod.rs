@@ -20,13 +20,13 @@ use crate::clock::{Clock, UpdateCadence};
 use crate::handlers::{run_handlers, HandlerId, Registry};
 use crate::metrics::{BandwidthMeter, Metrics};
 use crate::proto::arena::Arena;
-use crate::proto::handshake::CookieJar;
+use crate::proto::server_handshake::ServerHandshake;
 use crate::proto::{transmit, CloseCause, ConnEvent, Connection};
 use crate::route::Route;
 use crate::threads::{Forward, Inbox, Recipient};
 use crate::transport::sim::SimNetwork;
 use crate::transport::Socket;
-use crate::wire::{self, ChallengeResponse, ConnectRequest, Packet, MAX_MTU};
+use crate::wire::{self, Packet, MAX_MTU};
 use crate::{Config, Delivery, DisconnectReason, Error, Message, PeerId};
 
 mod addr_table;
@@ -108,6 +108,8 @@ struct Peer {
     conn: Connection,
     meter: BandwidthMeter,
     slot: Slot,
+    /// The sealed accept, repeated if the client repeats its response.
+    accept: crate::wire::Accept,
 }
 
 /// A server accepting many clients.
@@ -169,7 +171,7 @@ pub struct Server {
     /// How often the owner updates or flushes.
     cadence: UpdateCadence,
     socket: Option<Box<dyn Socket>>,
-    cookies: CookieJar,
+    cookies: ServerHandshake,
     reply_limiter: ReplyLimiter,
     schedule: Schedule,
     due: Vec<PeerId>,
@@ -220,7 +222,7 @@ impl Server {
         let mtu = config.mtu;
         let clock = backend.clock();
         Server {
-            cookies: CookieJar::new(clock.now()),
+            cookies: ServerHandshake::new(&config, clock.now()),
             schedule: Schedule::default(),
             due: Vec::new(),
             reply_limiter: ReplyLimiter::new(
@@ -264,6 +266,12 @@ impl Server {
         self.span = tracing::info_span!("lentil_server", addr = %local);
         self.span.in_scope(|| tracing::info!("listening"));
         Ok(())
+    }
+
+    /// The server's static public key: what a client pins with
+    /// `Config::server_public_key` (set the server's own with `Config::static_key`).
+    pub fn static_public_key(&self) -> [u8; 32] {
+        self.cookies.static_public_key()
     }
 
     /// The bound address, while listening.
@@ -738,7 +746,14 @@ impl Server {
                         log::dropped(from, "wrong connection token");
                         continue;
                     }
-                    let datagram = self.recv_arena.copy(&self.recv_buf[..len]);
+                    // Opened in place before anything reads it; a packet
+                    // that fails changes nothing.
+                    let Some(plain) = peer.conn.unprotect(&mut self.recv_buf[..len]) else {
+                        self.stats.invalid_datagrams += 1;
+                        log::dropped(from, "failed authentication or replayed");
+                        continue;
+                    };
+                    let datagram = self.recv_arena.copy(&self.recv_buf[..plain]);
                     let frames = &datagram[wire::DATA_HEADER_LEN..];
                     peer.conn.handle_data(now, &header, frames, &datagram);
                     if let Some(id) = known {
@@ -759,29 +774,26 @@ impl Server {
                 Ok(Packet::ConnectRequest(req)) => {
                     // Nothing of the payload is used before the cookie returns;
                     // dropping it ends the borrow of the receive buffer.
-                    let req = ConnectRequest {
-                        payload: &[],
-                        ..req
-                    };
                     let before = log::Handshake::counters(&self.stats);
                     self.on_connect_request_packet(from, req, known.is_some(), now);
                     before.log_outcome(from, &self.stats, &self.send_buf, false);
                 }
                 Ok(Packet::ChallengeResponse(resp)) => {
                     // Check the cookie before anything is copied or allocated.
-                    if !self.cookies.verify(from, resp.nonce, &resp.cookie, now) {
+                    if !self.cookies.cookie_valid(from, &resp, now) {
                         self.stats.bad_cookies += 1;
                         log::bad_cookie(from);
                         continue;
                     }
-                    let payload = Bytes::copy_from_slice(resp.payload);
-                    let resp = ChallengeResponse {
-                        payload: &[],
-                        ..resp
-                    };
-                    let before = log::Handshake::counters(&self.stats);
-                    self.on_challenge_response(from, resp, payload, known, now);
-                    before.log_outcome(from, &self.stats, &self.send_buf, true);
+                    // The response borrows the receive buffer, which is
+                    // lent out (not copied) while it is handled.
+                    let buf = std::mem::take(&mut self.recv_buf);
+                    if let Ok(Packet::ChallengeResponse(resp)) = Packet::parse(&buf[..len]) {
+                        let before = log::Handshake::counters(&self.stats);
+                        self.on_challenge_response(from, &resp, known, now);
+                        before.log_outcome(from, &self.stats, &self.send_buf, true);
+                    }
+                    self.recv_buf = buf;
                 }
                 Ok(_) => {
                     self.stats.invalid_datagrams += 1;
