@@ -1009,7 +1009,8 @@ fn forged_and_replayed_data_packets_are_dropped_counted_and_change_nothing() {
     // The peer moves on by 4 300 packets; a replay of the first capture is now
     // older than the 4096-packet receive history: late, and its message a duplicate.
     for _ in 0..4_300 {
-        let ack_only = p.next(|_| {});
+        let mut ack_only = p.next(|_| {});
+        lentil::crypto::append_crc(&mut ack_only);
         p.sock.send_to(&ack_only, server_addr()).unwrap();
     }
     h.tick();
@@ -1304,7 +1305,8 @@ fn replay_from_before_the_sequence_wrap_does_not_keep_a_silent_peer_alive() {
     // 40 000 more packets (ten minutes of a 60 Hz game), then silence.
     for _ in 0..10 {
         for _ in 0..4_000 {
-            let ack_only = p.next(|_| {});
+            let mut ack_only = p.next(|_| {});
+            lentil::crypto::append_crc(&mut ack_only);
             p.sock.send_to(&ack_only, server_addr()).unwrap();
         }
         h.tick();
