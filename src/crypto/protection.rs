@@ -16,10 +16,11 @@ use super::replay::ReplayWindow;
 use super::schedule::{next_secret, packet_key, Secret};
 use super::CryptoError;
 
-/// Packets sealed under one key before both sides move to the next: far
-/// below ChaCha20-Poly1305's usage limits, and the nonce (the full 64-bit
-/// packet number) could not repeat within a key even without it.
-pub const KEY_UPDATE_INTERVAL: u64 = 1 << 24;
+/// Packets sealed under one key before both sides move to the next: the
+/// confidentiality limit RFC 9001 (section 6.6) gives AES-GCM for full-size
+/// packets. The nonce (the full 64-bit packet number) could not repeat within
+/// a key even without it.
+pub const KEY_UPDATE_INTERVAL: u64 = 1 << 23;
 
 /// Bytes of the clear header that is associated data.
 const HEADER_LEN: usize = crate::wire::DATA_HEADER_LEN;

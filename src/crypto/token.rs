@@ -367,6 +367,37 @@ mod tests {
         SocketAddr::from(([10, 0, 0, 1], port))
     }
 
+    /// RFC 8439 section 2.8.2, through the crate whose extended-nonce
+    /// variant seals tokens.
+    #[test]
+    fn rfc8439_chacha20poly1305_vector() {
+        use chacha20poly1305::ChaCha20Poly1305;
+        fn hex(s: &str) -> Vec<u8> {
+            let s: String = s.split_whitespace().collect();
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect()
+        }
+        let key = hex("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f");
+        let nonce = hex("070000004041424344454647");
+        let ad = hex("50515253c0c1c2c3c4c5c6c7");
+        let mut buf = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.".to_vec();
+        let tag = ChaCha20Poly1305::new(Key::from_slice(&key))
+            .encrypt_in_place_detached(chacha20poly1305::Nonce::from_slice(&nonce), &ad, &mut buf)
+            .unwrap();
+        assert_eq!(
+            buf,
+            hex(
+                "d31a8d34648e60db7b86afbc53ef7ec2 a4aded51296e08fea9e2b5a736ee62d6
+                 3dbea45e8ca9671282fafb69da92728b 1a71de0a9e060b2905d6a5b67ecd3b36
+                 92ddbd7f2d778b8c9803aee328091b58 fab324e4fad675945585808b4831d7bc
+                 3ff4def08e4b7a9de576d26586cec64b 6116"
+            )
+        );
+        assert_eq!(tag.to_vec(), hex("1ae10b594f09e26a7e902ecbd0600691"));
+    }
+
     #[test]
     fn mint_transfer_open() {
         let key = TokenKey::random();
