@@ -115,7 +115,8 @@ pub struct Metrics {
     /// the insecure mode, a bad checksum), dropped before anything read them.
     pub auth_failures: u64,
     /// Authenticated packets replayed (seen before or older than the replay
-    /// window), dropped before anything read them.
+    /// window), dropped before anything read them; also counted in
+    /// `duplicates_dropped`, since a packet the network duplicated is one.
     pub replays_dropped: u64,
     /// Unreliable-sequenced messages dropped for arriving after a newer one.
     pub stale_sequenced_dropped: u64,

@@ -28,7 +28,7 @@ pub struct ConnectionStats {
     /// out: altered, truncated, forged. Dropped before anything read them.
     pub auth_failures: u64,
     /// Authenticated packets seen before, or older than the replay window:
-    /// dropped before anything read them.
+    /// dropped before anything read them (also in `duplicates_dropped`).
     pub replays_dropped: u64,
     /// Packets acknowledged by the peer.
     pub packets_acked: u64,

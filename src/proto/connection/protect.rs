@@ -40,7 +40,9 @@ impl Connection {
         match self.protection.unprotect(datagram) {
             Ok(opened) => Some(opened.len),
             Err(CryptoError::Replayed) => {
+                // A packet the network duplicated is one of these too.
                 self.stats.replays_dropped += 1;
+                self.stats.duplicates_dropped += 1;
                 None
             }
             Err(_) => {
