@@ -21,7 +21,7 @@ use crate::clock::UpdateCadence;
 use crate::endpoint::{Owner, PeerEvent, Transmits};
 use crate::metrics::BandwidthMeter;
 use crate::proto::arena::Arena;
-use crate::proto::handshake::CookieJar;
+use crate::proto::server_handshake::ServerHandshake;
 use crate::proto::{Connection, Payload, Route};
 use crate::{Config, DisconnectReason, Error, PeerId};
 
@@ -60,6 +60,8 @@ pub(super) struct Peer {
     pub(super) conn: Connection,
     pub(super) meter: BandwidthMeter,
     pub(super) slot: Slot,
+    /// The sealed accept, repeated if the client repeats its response.
+    pub(super) accept: crate::wire::Accept,
 }
 
 /// The sans-IO server.
@@ -67,7 +69,10 @@ pub(super) struct ServerCore {
     pub(super) config: Config,
     /// How often the owner updates or flushes.
     pub(super) cadence: UpdateCadence,
-    pub(super) cookies: CookieJar,
+    pub(super) cookies: ServerHandshake,
+    /// The address the socket is bound to, once listening: a connect token
+    /// names the servers it is good for.
+    pub(super) local_addr: Option<SocketAddr>,
     pub(super) reply_limiter: ReplyLimiter,
     pub(super) schedule: Schedule,
     /// Peers an update services, kept to reuse its buffer.
@@ -90,7 +95,8 @@ impl ServerCore {
     pub(super) fn new(config: Config, now: Instant) -> Self {
         let mtu = config.mtu;
         ServerCore {
-            cookies: CookieJar::new(now),
+            cookies: ServerHandshake::new(&config, now),
+            local_addr: None,
             reply_limiter: ReplyLimiter::new(
                 config.handshake_replies_per_source,
                 config.handshake_replies_per_sec,

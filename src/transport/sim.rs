@@ -19,6 +19,7 @@
 //! same losses, delays and delivery order on every run and platform.
 
 mod capacity;
+mod damage;
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -138,6 +139,10 @@ pub struct LinkConditioner {
     /// so a limit smaller than a datagram means "no queueing", not "nothing
     /// passes".
     pub queue_limit: Option<u64>,
+    /// Probability a datagram arrives with bits flipped (`damage.rs`).
+    pub corrupt: f64,
+    /// Probability a datagram arrives cut short (`damage.rs`).
+    pub truncate: f64,
 }
 
 impl LinkConditioner {
@@ -259,6 +264,10 @@ pub struct SimStats {
     pub bytes_sent: u64,
     /// Bytes returned by `recv_from` (before truncation to the caller's buffer).
     pub bytes_delivered: u64,
+    /// Delivered with bits flipped by the conditioner's `corrupt`.
+    pub corrupted: u64,
+    /// Delivered cut short by the conditioner's `truncate`.
+    pub truncated: u64,
 }
 
 /// A datagram waiting in a destination's queue.
@@ -541,7 +550,7 @@ impl Inner {
         let duplicate_delay = chance(&mut self.rng, cond.duplicate)
             .then(|| after_bottleneck.saturating_add(uniform_up_to(&mut self.rng, cond.jitter)));
 
-        let data = Bytes::copy_from_slice(data);
+        let data = damage::apply(&mut self.rng, &cond, data, &mut self.stats);
         if let Some(dup_delay) = duplicate_delay {
             self.stats.duplicated += 1;
             self.enqueue(dest, from, data.clone(), dup_delay);
