@@ -28,9 +28,8 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use lentil::wire::{
-    self, ChallengeResponse, ConnectRequest, DataHeader, MessageHeader, Packet, PROTOCOL_VERSION,
-};
+use lentil::proto::handshake::{ClientHandshake, HandshakeOutcome};
+use lentil::wire::{self, DataHeader, MessageHeader, Packet};
 use lentil::{Client, ClientEvent, Config, Delivery, Server, ServerEvent};
 
 const HONEST: usize = 4;
@@ -61,39 +60,36 @@ fn attacker_connect(server: SocketAddr, nonce: u64) -> Option<(UdpSocket, u32)> 
     let sock = UdpSocket::bind("127.0.0.1:0").ok()?;
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .ok()?;
+    let now = std::time::Instant::now();
+    let mut hs = ClientHandshake::new(&bench_config(), nonce, now);
     let mut out = Vec::new();
-    ConnectRequest {
-        version: PROTOCOL_VERSION,
-        nonce,
-        window: 16_384,
-        payload: &[],
+    if !hs.poll_transmit(now, &mut out) {
+        return None;
     }
-    .emit(&mut out);
     sock.send_to(&out, server).ok()?;
     let mut buf = [0u8; 2048];
-    let cookie = loop {
+    loop {
         let (n, _) = sock.recv_from(&mut buf).ok()?;
-        if let Ok(Packet::Challenge { nonce: got, cookie }) = Packet::parse(&buf[..n]) {
-            if got == nonce {
-                break cookie;
+        if let Ok(Packet::Challenge(c)) = Packet::parse(&buf[..n]) {
+            if c.nonce == nonce {
+                let _ = hs.handle(&Packet::Challenge(c));
+                break;
             }
         }
-    };
-    out.clear();
-    ChallengeResponse {
-        version: PROTOCOL_VERSION,
-        nonce,
-        window: 16_384,
-        cookie,
-        payload: &[],
     }
-    .emit(&mut out);
+    if !hs.poll_transmit(now, &mut out) {
+        return None;
+    }
     sock.send_to(&out, server).ok()?;
     let token = loop {
         let (n, _) = sock.recv_from(&mut buf).ok()?;
         if let Ok(Packet::Accept(a)) = Packet::parse(&buf[..n]) {
             if a.nonce == nonce {
-                break a.token;
+                if let Some(HandshakeOutcome::Accepted { token, .. }) =
+                    hs.handle(&Packet::Accept(a))
+                {
+                    break token;
+                }
             }
         }
     };
@@ -112,7 +108,7 @@ fn flood_packet(kind: Flood, token: u32, seq: u16, out: &mut Vec<u8>) {
     .emit(out);
     match kind {
         Flood::Pings => {
-            while out.len() < 1_400 {
+            while out.len() < 1_396 {
                 wire::emit_ping(out);
             }
         }
@@ -125,11 +121,23 @@ fn flood_packet(kind: Flood, token: u32, seq: u16, out: &mut Vec<u8>) {
                 id: 0,
                 fragment: None,
             };
-            while out.len() + 3 <= 1_400 {
+            while out.len() + 3 <= 1_396 {
                 wire::emit_message(out, &header, &[]);
             }
         }
         Flood::None => {}
+    }
+    // The insecure mode's checksum: the flood tests what the protocol core
+    // does with authenticated traffic, which a connected peer can send.
+    lentil::crypto::append_crc(out);
+}
+
+/// The configuration of every endpoint here: the explicit insecure mode,
+/// so the raw attacker (which holds no session keys) speaks as a peer would.
+fn bench_config() -> Config {
+    Config {
+        insecure: true,
+        ..Config::default()
     }
 }
 
@@ -198,7 +206,7 @@ fn main() {
         let stop = stop.clone();
         let throttled = throttled.clone();
         thread::spawn(move || {
-            let mut server = Server::new(Config::default());
+            let mut server = Server::new(bench_config());
             server.listen("127.0.0.1:0").expect("listen");
             addr_tx
                 .send(server.local_addr().expect("bound"))
@@ -230,7 +238,7 @@ fn main() {
 
     let mut clients: Vec<Client> = (0..HONEST)
         .map(|_| {
-            let mut c = Client::new(Config::default());
+            let mut c = Client::new(bench_config());
             c.connect(server).expect("connect");
             c
         })

@@ -187,6 +187,24 @@ pub struct Config {
     /// the OS default. Default 1 MiB. The OS may grant less (Linux:
     /// `net.core.wmem_max`).
     pub socket_send_buffer: Option<usize>,
+    /// The explicit insecure mode, for a LAN or tests: data packets travel in
+    /// clear, guarded by a CRC32C against corruption only (the handshake is
+    /// the same). Both sides must agree; a client and server that differ get
+    /// `RejectReason::ModeMismatch`. Default false: every packet after the
+    /// handshake is sealed.
+    pub insecure: bool,
+    /// Client: the server's static public key, when the game pins it (see
+    /// `Server::static_public_key`); a challenge from any other key is
+    /// ignored, so a man in the middle cannot complete the handshake.
+    pub server_public_key: Option<[u8; 32]>,
+    /// Server: its static key pair (a random one per server when `None`).
+    pub static_key: Option<crate::crypto::StaticKey>,
+    /// Server: the key shared with the game's backend. When set, only
+    /// clients holding a valid connect token it minted are admitted.
+    pub token_key: Option<crate::crypto::TokenKey>,
+    /// Client: the connect token from the game's backend, sent in the
+    /// handshake and mixed into the session keys.
+    pub connect_token: Option<crate::crypto::ConnectToken>,
 }
 
 impl Default for Config {
@@ -220,6 +238,11 @@ impl Default for Config {
             max_send_rate: None,
             socket_recv_buffer: Some(4 * 1024 * 1024),
             socket_send_buffer: Some(1024 * 1024),
+            insecure: false,
+            server_public_key: None,
+            static_key: None,
+            token_key: None,
+            connect_token: None,
         }
     }
 }

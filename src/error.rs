@@ -202,6 +202,25 @@ pub enum RejectReason {
     /// Chosen by the server's `on_connect_request` handler.
     #[error("{0}")]
     Custom(String),
+    /// One side runs the explicit insecure mode (`Config::insecure`) and the other does not.
+    #[error("security mode differs: server {}, client {}", mode_name(*server_insecure), mode_name(!*server_insecure))]
+    ModeMismatch {
+        /// The server runs the insecure mode.
+        server_insecure: bool,
+    },
+    /// The server admits only holders of a valid connect token, and the
+    /// client's was missing, expired, for another server, used before, or
+    /// not minted with the server's key (or the server takes no tokens).
+    #[error("connect token refused")]
+    TokenRefused,
+}
+
+fn mode_name(insecure: bool) -> &'static str {
+    if insecure {
+        "insecure"
+    } else {
+        "sealed"
+    }
 }
 
 /// Why a connection closed gracefully; carried by `on_disconnect`.

@@ -96,6 +96,7 @@ pub mod clock;
 #[allow(dead_code, unused_imports)] // what only the internals' own users need
 mod clock;
 mod config;
+pub mod crypto;
 mod delivery;
 mod endpoint;
 mod error;

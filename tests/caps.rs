@@ -121,7 +121,7 @@ fn connect_request(nonce: u64) -> Vec<u8> {
         version: wire::PROTOCOL_VERSION,
         nonce,
         window: Config::default().reliable_window,
-        payload: &[],
+        insecure: false,
     }
     .emit(&mut out);
     out
@@ -132,7 +132,7 @@ fn drain(socket: &mut SimSocket, buf: &mut [u8]) -> (usize, usize) {
     let (mut all, mut challenges) = (0, 0);
     while let Ok(Some((len, _))) = socket.recv_from(buf) {
         all += 1;
-        if matches!(Packet::parse(&buf[..len]), Ok(Packet::Challenge { .. })) {
+        if matches!(Packet::parse(&buf[..len]), Ok(Packet::Challenge(_))) {
             challenges += 1;
         }
     }

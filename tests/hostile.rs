@@ -4,6 +4,12 @@
 //! address, forged and replayed data packets, a peer that lies, and random
 //! garbage.
 //!
+//! The server runs the explicit insecure mode here, and the raw peers
+//! checksum their packets as that mode asks: what these tests attack is the
+//! protocol core behind packet protection, as a peer that completed a
+//! handshake can (what the seal adds, against peers that cannot, is tested in
+//! `secure_sessions.rs`).
+//!
 //! Each test checks that the server keeps no state for senders it has not
 //! verified, never sends an unverified address more than it received from it,
 //! counts what it drops, never lets a forged or replayed packet change a
@@ -22,12 +28,12 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use common::{check_payload, ms, payload, secs};
-use lentil::proto::handshake::COOKIE_LIFETIME;
+use lentil::proto::handshake::{ClientHandshake, HandshakeOutcome};
+use lentil::proto::server_handshake::COOKIE_LIFETIME;
 use lentil::transport::sim::SimSocket;
 use lentil::transport::Socket;
 use lentil::wire::{
-    self, Accept, ChallengeResponse, ConnectRequest, Cookie, DataHeader, Packet, MAGIC,
-    PROTOCOL_VERSION,
+    self, Accept, Challenge, ConnectRequest, Cookie, DataHeader, Packet, MAGIC, PROTOCOL_VERSION,
 };
 use lentil::{
     Client, Config, Delivery, Error, LinkConditioner, PeerId, Server, ServerEvent, SimNetwork,
@@ -131,6 +137,10 @@ struct Harness {
 
 impl Harness {
     fn new(net: SimNetwork, config: Config) -> Self {
+        let config = Config {
+            insecure: true,
+            ..config
+        };
         let mut server = Server::sandbox(config, &net);
         server.listen(server_addr()).expect("listen");
         Harness {
@@ -148,6 +158,10 @@ impl Harness {
 
     /// Connects `n` honest clients; panics unless all are connected within 2 s.
     fn connect_honest(&mut self, n: usize, config: &Config) {
+        let config = Config {
+            insecure: true,
+            ..config.clone()
+        };
         for _ in 0..n {
             let mut c = Client::sandbox(config.clone(), &self.net);
             c.connect(server_addr()).expect("connect");
@@ -268,12 +282,12 @@ impl Harness {
     }
 
     /// A handshake by hand, step 1: the cookie the server answers `nonce` with.
-    fn challenge(&mut self, sock: &mut SimSocket, nonce: u64) -> Cookie {
+    fn challenge(&mut self, sock: &mut SimSocket, nonce: u64) -> Challenge {
         self.inject(sock, &connect_request(nonce));
         recv_all(sock)
             .iter()
             .find_map(|d| match Packet::parse(d) {
-                Ok(Packet::Challenge { nonce: n, cookie }) if n == nonce => Some(cookie),
+                Ok(Packet::Challenge(c)) if c.nonce == nonce => Some(c),
                 _ => None,
             })
             .expect("the server answers a connect request with a challenge")
@@ -300,23 +314,43 @@ fn connect_request(nonce: u64) -> Vec<u8> {
         version: PROTOCOL_VERSION,
         nonce,
         window: 8192,
-        payload: &[],
+        insecure: true,
     }
     .emit(&mut out);
     out
 }
 
-fn challenge_response(nonce: u64, cookie: Cookie) -> Vec<u8> {
-    let mut out = Vec::new();
-    ChallengeResponse {
-        version: PROTOCOL_VERSION,
-        nonce,
-        window: 8192,
-        cookie,
-        payload: &[],
+/// The insecure-mode configuration the raw peers and honest clients use.
+fn raw_config() -> Config {
+    Config {
+        insecure: true,
+        reliable_window: 8192,
+        ..Config::default()
     }
-    .emit(&mut out);
-    out
+}
+
+/// A response to `challenge` for `nonce`, and the handshake that sealed it
+/// (which opens the server's accept).
+fn answer(nonce: u64, challenge: Challenge) -> (Vec<u8>, ClientHandshake) {
+    let t0 = std::time::Instant::now();
+    let mut hs = ClientHandshake::new(&raw_config(), nonce, t0);
+    let mut out = Vec::new();
+    assert!(hs.poll_transmit(t0, &mut out));
+    assert_eq!(hs.handle(&Packet::Challenge(challenge)), None);
+    assert!(hs.poll_transmit(t0, &mut out));
+    (out, hs)
+}
+
+fn challenge_response(nonce: u64, challenge: Challenge) -> Vec<u8> {
+    answer(nonce, challenge).0
+}
+
+/// The connection token in the sealed `accept`, opened by the handshake `hs`.
+fn token_of(hs: &mut ClientHandshake, accept: Accept) -> u32 {
+    match hs.handle(&Packet::Accept(accept)) {
+        Some(HandshakeOutcome::Accepted { token, .. }) => token,
+        other => panic!("the accept opens: {other:?}"),
+    }
 }
 
 /// Everything receivable on `sock` now.
@@ -358,14 +392,16 @@ struct RawPeer {
     token: u32,
     /// The challenge response that got it accepted, as sent.
     response: Vec<u8>,
+    /// The server's accept of it.
+    accept: Accept,
     seq: u16,
 }
 
 impl RawPeer {
     fn connect(h: &mut Harness, addr: SocketAddr, nonce: u64) -> RawPeer {
         let mut sock = h.net.bind(addr).expect("bind raw peer");
-        let cookie = h.challenge(&mut sock, nonce);
-        let response = challenge_response(nonce, cookie);
+        let challenge = h.challenge(&mut sock, nonce);
+        let (response, mut hs) = answer(nonce, challenge);
         let accept = h
             .respond(&mut sock, &response, nonce)
             .expect("a valid cookie is accepted");
@@ -381,8 +417,9 @@ impl RawPeer {
             sock,
             peer,
             nonce,
-            token: accept.token,
+            token: token_of(&mut hs, accept),
             response,
+            accept,
             seq: 1,
         }
     }
@@ -394,9 +431,12 @@ impl RawPeer {
         p
     }
 
-    /// Sends `bytes` from this peer's address and runs the server once.
+    /// Sends `bytes` from this peer's address, with the insecure mode's
+    /// checksum, and runs the server once.
     fn send(&mut self, h: &mut Harness, bytes: &[u8]) {
-        h.inject(&mut self.sock, bytes);
+        let mut packet = bytes.to_vec();
+        lentil::crypto::append_crc(&mut packet);
+        h.inject(&mut self.sock, &packet);
     }
 }
 
@@ -502,7 +542,7 @@ fn flood_run(flood: bool) -> FloodReport {
                     version: PROTOCOL_VERSION,
                     nonce: (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
                     window: 8192,
-                    payload: &[],
+                    insecure: true,
                 }
                 .emit(&mut request);
                 s.send_to(&request, server_addr()).unwrap();
@@ -561,14 +601,16 @@ fn handshake_flood_from_spoofed_addresses_costs_no_state_no_amplification_no_lat
 
     // No amplification, address by address.
     let mut challenge = Vec::new();
-    wire::emit_challenge(
-        &mut challenge,
-        0,
-        &Cookie {
+    Challenge {
+        nonce: 0,
+        server_static: [0; 32],
+        server_ephemeral: [0; 32],
+        cookie: Cookie {
             expires_ms: 0,
-            mac: 0,
+            mac: [0; 16],
         },
-    );
+    }
+    .emit(&mut challenge);
     for (i, (&inb, &out)) in flooded.bytes_in.iter().zip(&flooded.bytes_out).enumerate() {
         assert_eq!(
             inb,
@@ -666,14 +708,20 @@ fn expired_forged_and_misdirected_cookies_are_ignored() {
 
     // Forged: a fresh cookie's expiry with a random mac, and a random cookie.
     let fresh = h.challenge(&mut a, 12);
-    let forged = Cookie {
-        expires_ms: fresh.expires_ms,
-        mac: rng.gen(),
+    let forged = Challenge {
+        cookie: Cookie {
+            expires_ms: fresh.cookie.expires_ms,
+            mac: rng.gen(),
+        },
+        ..fresh
     };
     assert_eq!(h.respond(&mut a, &challenge_response(12, forged), 12), None);
-    let random = Cookie {
-        expires_ms: rng.gen(),
-        mac: rng.gen(),
+    let random = Challenge {
+        cookie: Cookie {
+            expires_ms: rng.gen(),
+            mac: rng.gen(),
+        },
+        ..fresh
     };
     assert_eq!(h.respond(&mut a, &challenge_response(12, random), 12), None);
     assert_eq!(h.server.stats().bad_cookies, 3);
@@ -726,7 +774,7 @@ fn replayed_challenge_response_creates_no_second_session() {
     for _ in 0..3 {
         h.run_for(ms(500));
         let again = h.respond(&mut p.sock, &p.response.clone(), p.nonce);
-        assert_eq!(again.map(|a| a.token), Some(p.token), "a repeated Accept");
+        assert_eq!(again, Some(p.accept), "a repeated Accept");
     }
     assert_eq!(h.server.peer_count(), 1);
     assert_eq!(h.server.peers(), vec![p.peer]);
@@ -796,9 +844,10 @@ fn client_restarting_on_its_address_replaces_its_session_at_once() {
     let mut sock = net
         .bind(addr)
         .expect("the crashed client's address is free again");
-    let cookie = h.challenge(&mut sock, 0xC0FFEE);
+    let challenge = h.challenge(&mut sock, 0xC0FFEE);
+    let (response, mut hs) = answer(0xC0FFEE, challenge);
     let accept = h
-        .respond(&mut sock, &challenge_response(0xC0FFEE, cookie), 0xC0FFEE)
+        .respond(&mut sock, &response, 0xC0FFEE)
         .expect("the restarted client is accepted");
     assert_eq!(h.now(), restarted_at, "accepted at once, in virtual time");
     let events = h.take_events();
@@ -827,8 +876,9 @@ fn client_restarting_on_its_address_replaces_its_session_at_once() {
         sock,
         peer: new_peer,
         nonce: 0xC0FFEE,
-        token: accept.token,
+        token: token_of(&mut hs, accept),
         response: Vec::new(),
+        accept,
         seq: 1,
     };
 
@@ -959,7 +1009,8 @@ fn forged_and_replayed_data_packets_are_dropped_counted_and_change_nothing() {
     // The peer moves on by 4 300 packets; a replay of the first capture is now
     // older than the 4096-packet receive history: late, and dropped whole.
     for _ in 0..4_300 {
-        let ack_only = p.next(|_| {});
+        let mut ack_only = p.next(|_| {});
+        lentil::crypto::append_crc(&mut ack_only);
         p.sock.send_to(&ack_only, server_addr()).unwrap();
     }
     h.tick();
@@ -1257,7 +1308,8 @@ fn replay_from_before_the_sequence_wrap_does_not_keep_a_silent_peer_alive() {
     // 40 000 more packets (ten minutes of a 60 Hz game), then silence.
     for _ in 0..10 {
         for _ in 0..4_000 {
-            let ack_only = p.next(|_| {});
+            let mut ack_only = p.next(|_| {});
+            lentil::crypto::append_crc(&mut ack_only);
             p.sock.send_to(&ack_only, server_addr()).unwrap();
         }
         h.tick();

@@ -149,10 +149,12 @@ fn stream_up(pair: &mut Pair, n: u32, delivery: Delivery, limit: Duration) -> Ve
     let done = pair.pump_until(limit, |_, client| {
         for _ in 0..4 {
             if sent < n {
-                client
-                    .send(payload(5, sent, varied_len(sent, 200)), delivery)
-                    .unwrap();
-                sent += 1;
+                // A full queue is backpressure, not an error: retry next tick.
+                match client.send(payload(5, sent, varied_len(sent, 200)), delivery) {
+                    Ok(()) => sent += 1,
+                    Err(lentil::Error::QueueFull { .. }) => break,
+                    Err(e) => panic!("send failed: {e}"),
+                }
             }
         }
         got.len() >= n as usize

@@ -156,11 +156,16 @@ impl Lib for Lentil {
     type Client = LentilClient;
 
     fn version() -> String {
-        format!("lentil {} (default Config)", env!("CARGO_PKG_VERSION"))
+        let mode = if lentil_config().insecure {
+            "insecure mode, LENTIL_BENCH_INSECURE=1"
+        } else {
+            "default Config, sealed"
+        };
+        format!("lentil {} ({mode})", env!("CARGO_PKG_VERSION"))
     }
 
     fn server(max_clients: usize) -> Result<LentilServer, String> {
-        let config = Config::default();
+        let config = lentil_config();
         if config.max_clients < max_clients {
             return Err(format!(
                 "default max_clients {} < {max_clients}",
@@ -176,7 +181,7 @@ impl Lib for Lentil {
     }
 
     fn client(server_addr: SocketAddr) -> Result<LentilClient, String> {
-        let mut client = Client::new(Config::default());
+        let mut client = Client::new(lentil_config());
         client.connect(server_addr).map_err(|e| e.to_string())?;
         Ok(LentilClient {
             client,
@@ -425,5 +430,14 @@ impl Lib for Raw {
             )],
             _ => Vec::new(),
         }
+    }
+}
+
+/// The default `Config`, or the explicit insecure mode when
+/// `LENTIL_BENCH_INSECURE=1`, so the two can be run back to back.
+fn lentil_config() -> Config {
+    Config {
+        insecure: std::env::var("LENTIL_BENCH_INSECURE").is_ok_and(|v| v == "1"),
+        ..Config::default()
     }
 }

@@ -4,7 +4,7 @@
 #![no_main]
 
 use lentil::wire::{
-    emit_challenge, emit_disconnect, emit_message, emit_ping, message_frame_len, Frame, FrameIter,
+    emit_disconnect, finish_handshake_packet, ResponseHeader, emit_message, emit_ping, message_frame_len, Frame, FrameIter,
     MessageHeader, Packet, DATA_HEADER_LEN,
 };
 use libfuzzer_sys::fuzz_target;
@@ -19,14 +19,28 @@ fuzz_target!(|data: &[u8]| {
             req.emit(&mut out);
             assert_eq!(Packet::parse(&out).as_ref(), Ok(&packet), "{data:02x?}");
         }
-        Packet::Challenge { nonce, cookie } => {
-            emit_challenge(&mut out, *nonce, cookie);
+        Packet::Challenge(challenge) => {
+            challenge.emit(&mut out);
             // Fixed size, nothing optional: the bytes themselves round-trip.
             assert_eq!(out, data);
             assert_eq!(Packet::parse(&out).as_ref(), Ok(&packet));
         }
         Packet::ChallengeResponse(resp) => {
-            resp.emit(&mut out);
+            let header = ResponseHeader {
+                version: resp.version,
+                nonce: resp.nonce,
+                window: resp.window,
+                insecure: resp.insecure,
+                client_ephemeral: resp.client_ephemeral,
+                server_ephemeral: resp.server_ephemeral,
+                cookie: resp.cookie,
+                token_expires: resp.token_expires,
+                token: resp.token,
+            };
+            let ad = header.emit(&mut out, resp.sealed.len());
+            assert_eq!(&out[..ad], resp.header);
+            out.extend_from_slice(resp.sealed);
+            finish_handshake_packet(&mut out);
             assert_eq!(Packet::parse(&out).as_ref(), Ok(&packet), "{data:02x?}");
         }
         Packet::Accept(accept) => {

@@ -10,12 +10,14 @@
 //! how the bytes become a datagram to the server:
 //!
 //! * 0: sent as they are;
-//! * 1: a valid `ConnectRequest`: `nonce u64 | window u16 | payload…`
+//! * 1: a valid `ConnectRequest`: `nonce u64 | window u16`
 //!   (missing fields are zero, the window 8192 when absent);
-//! * 2: a `ChallengeResponse` echoing the last challenge that source received
-//!   (nonce and genuine cookie): `window u16 | payload…`;
+//! * 2: a `ChallengeResponse` to the last challenge that source received
+//!   (its nonce and genuine cookie, keys exchanged, the payload sealed):
+//!   `payload…`;
 //! * 3: a data packet with the token of the last `Accept` that source
-//!   received: `seq u16 | ack u16 | ack_bits u32 | frames…`.
+//!   opened, sealed under that session's keys: `seq u16 | ack u16 |
+//!   ack_bits u32 | frames…`.
 //!
 //! Kinds 2 and 3 fall back to sending the bytes as they are while the source
 //! has no challenge or token yet. After each record the server and the client
@@ -39,12 +41,12 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use lentil::proto::handshake::COOKIE_LIFETIME;
+use lentil::crypto::Protection;
+use lentil::proto::handshake::{ClientHandshake, HandshakeOutcome};
+use lentil::proto::server_handshake::COOKIE_LIFETIME;
 use lentil::transport::sim::SimSocket;
 use lentil::transport::Socket;
-use lentil::wire::{
-    ChallengeResponse, ConnectRequest, Cookie, Packet, MAX_CONNECT_PAYLOAD, PROTOCOL_VERSION,
-};
+use lentil::wire::{Challenge, ConnectRequest, Cookie, Packet, MAX_CONNECT_PAYLOAD, PROTOCOL_VERSION};
 use lentil::{Client, ClientEvent, Config, Delivery, PeerId, Server, ServerEvent, SimNetwork};
 use libfuzzer_sys::fuzz_target;
 
@@ -99,9 +101,13 @@ struct Source {
     /// Every challenge this source received: nonce -> cookies.
     challenges: HashMap<u64, Vec<Cookie>>,
     /// The last challenge received.
-    last_challenge: Option<(u64, Cookie)>,
-    /// The token of the last `Accept` received.
+    last_challenge: Option<Challenge>,
+    /// The handshake of the last response sent, which opens the accept.
+    handshake: Option<ClientHandshake>,
+    /// The token of the last `Accept` opened.
     token: Option<u32>,
+    /// That session's packet protection.
+    protection: Option<Protection>,
     /// Returned a genuine, unexpired cookie: the server may now talk freely to it.
     verified: bool,
 }
@@ -111,11 +117,20 @@ impl Source {
         while let Ok(Some((len, from))) = self.socket.recv_from(buf) {
             assert_eq!(from, SERVER, "only the server sends to fuzz sources");
             match Packet::parse(&buf[..len]) {
-                Ok(Packet::Challenge { nonce, cookie }) => {
-                    self.challenges.entry(nonce).or_default().push(cookie);
-                    self.last_challenge = Some((nonce, cookie));
+                Ok(Packet::Challenge(c)) => {
+                    self.challenges.entry(c.nonce).or_default().push(c.cookie);
+                    self.last_challenge = Some(c);
                 }
-                Ok(Packet::Accept(accept)) => self.token = Some(accept.token),
+                Ok(Packet::Accept(accept)) => {
+                    if let Some(hs) = self.handshake.as_mut() {
+                        if let Some(HandshakeOutcome::Accepted { token, .. }) =
+                            hs.handle(&Packet::Accept(accept))
+                        {
+                            self.token = Some(token);
+                            self.protection = hs.take_protection();
+                        }
+                    }
+                }
                 Ok(Packet::Reject(_)) | Ok(Packet::Data { .. }) => {}
                 other => panic!("server sent {from} something odd: {other:?}"),
             }
@@ -203,7 +218,9 @@ impl Harness {
                 socket: net.bind(addr).expect("bind a fuzz source"),
                 challenges: HashMap::new(),
                 last_challenge: None,
+                handshake: None,
                 token: None,
+                protection: None,
                 verified: false,
             }
         })
@@ -222,20 +239,23 @@ impl Harness {
                 version: PROTOCOL_VERSION,
                 nonce: be_u64_padded(bytes),
                 window: bytes.get(8..).and_then(be_u16).unwrap_or(8192),
-                payload: bytes.get(10..).unwrap_or(&[]),
+                insecure: false,
             }
             .emit(&mut out),
             2 if src.last_challenge.is_some() => {
-                let (nonce, cookie) = src.last_challenge.unwrap();
-                let payload = bytes.get(2..).unwrap_or(&[]);
-                ChallengeResponse {
-                    version: PROTOCOL_VERSION,
-                    nonce,
-                    window: be_u16(bytes).unwrap_or(8192),
-                    cookie,
-                    payload: &payload[..payload.len().min(MAX_CONNECT_PAYLOAD)],
+                let c = src.last_challenge.unwrap();
+                let config = Config {
+                    connect_payload: bytes[..bytes.len().min(MAX_CONNECT_PAYLOAD)].to_vec(),
+                    ..Config::default()
+                };
+                let t = Instant::now();
+                let mut hs = ClientHandshake::new(&config, c.nonce, t);
+                hs.poll_transmit(t, &mut out);
+                hs.handle(&Packet::Challenge(c));
+                if !hs.poll_transmit(t, &mut out) {
+                    out.clear();
                 }
-                .emit(&mut out)
+                src.handshake = Some(hs);
             }
             3 if src.token.is_some() => {
                 out.push(0x06);
@@ -245,6 +265,9 @@ impl Harness {
                 head[..n].copy_from_slice(&bytes[..n]);
                 out.extend_from_slice(&head);
                 out.extend_from_slice(bytes.get(8..).unwrap_or(&[]));
+                if let Some(p) = src.protection.as_mut() {
+                    p.protect(&mut out);
+                }
             }
             _ => out.extend_from_slice(bytes),
         }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use super::{log, ClientEvent, ClientState};
 use crate::clock::UpdateCadence;
-use crate::endpoint::{take_data, PeerEvent, Transmits};
+use crate::endpoint::{take_data, PeerEvent, Refused, Transmits};
 use crate::metrics::{BandwidthMeter, Metrics};
 use crate::proto::arena::Arena;
 use crate::proto::handshake::{ClientHandshake, HandshakeOutcome};
@@ -132,7 +132,7 @@ impl ClientCore {
     }
 
     /// Takes in `datagram` from `from` at `now`.
-    pub(super) fn handle(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+    pub(super) fn handle(&mut self, now: Instant, from: SocketAddr, datagram: &mut [u8]) {
         if Some(from) != self.server {
             self.stray_datagrams += 1;
             log::dropped(from, "not from the server");
@@ -146,8 +146,12 @@ impl ClientCore {
         if let Some(hs) = self.handshake.as_mut() {
             match hs.handle(&packet) {
                 Some(HandshakeOutcome::Accepted { token, window }) => {
+                    let protection = hs.take_protection();
                     self.handshake = None;
                     let mut conn = Connection::new(&self.config, token, window, now);
+                    if let Some(protection) = protection {
+                        conn.set_protection(protection);
+                    }
                     conn.set_keepalive_phase(self.keepalive_phase);
                     self.conn = Some(conn);
                     self.timers_due = None;
@@ -163,17 +167,25 @@ impl ClientCore {
             }
             return;
         }
-        match (&packet, self.conn.as_mut()) {
-            (Packet::Data { header, .. }, Some(conn)) => {
-                if let Err(refused) = take_data(conn, &mut self.recv_arena, now, header, datagram) {
-                    self.stray_datagrams += 1;
+        let data = match packet {
+            Packet::Data { header, .. } => Some(header),
+            _ => None,
+        };
+        match (data, &packet, self.conn.as_mut()) {
+            (Some(header), _, Some(conn)) => {
+                if let Err(refused) = take_data(conn, &mut self.recv_arena, now, &header, datagram)
+                {
+                    // One that fails to open is counted by its connection.
+                    if refused != Refused::Unauthentic {
+                        self.stray_datagrams += 1;
+                    }
                     log::dropped(from, refused.reason());
                 } else if conn.ack_due() {
                     self.transmits.push_conn(conn, now, from, None);
                 }
             }
             // A repeated Accept after the handshake is expected, not hostile.
-            (Packet::Accept(_), _) => {}
+            (_, Packet::Accept(_), _) => {}
             _ => {
                 self.stray_datagrams += 1;
                 log::dropped(from, "not for this connection");

@@ -152,9 +152,11 @@ impl Driver {
         socket.recv_from(&mut self.recv_buf).ok().flatten()
     }
 
-    /// The first `len` bytes of the last datagram read.
-    pub(crate) fn received(&self, len: usize) -> &[u8] {
-        &self.recv_buf[..len.min(self.recv_buf.len())]
+    /// The first `len` bytes of the last datagram read, writable: a data
+    /// packet is opened in place.
+    pub(crate) fn received(&mut self, len: usize) -> &mut [u8] {
+        let len = len.min(self.recv_buf.len());
+        &mut self.recv_buf[..len]
     }
 
     /// The senders of the rest of the batch the last `recv` began (see

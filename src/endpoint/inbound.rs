@@ -1,6 +1,7 @@
 //! A data packet on its way into its connection, the same for both sides:
-//! the session check, the copy into the endpoint's arena, and the
-//! connection taking it in.
+//! the session check, opening it in place (authentication and replay
+//! check), the copy into the endpoint's arena, and the connection taking it
+//! in. A packet refused at any step changes nothing but a counter.
 
 use std::time::Instant;
 
@@ -13,6 +14,8 @@ use crate::wire::{self, DataHeader};
 pub(crate) enum Refused {
     /// Its token is not the connection's.
     WrongToken,
+    /// It failed authentication (altered, truncated, forged) or was replayed.
+    Unauthentic,
 }
 
 impl Refused {
@@ -20,26 +23,31 @@ impl Refused {
     pub(crate) fn reason(self) -> &'static str {
         match self {
             Refused::WrongToken => "wrong connection token",
+            Refused::Unauthentic => "failed authentication or replayed",
         }
     }
 }
 
 /// Hands the data packet `datagram`, whose header is `header`, to `conn` at
-/// `now`. Only a packet of this session is copied (into `arena`, so its
-/// messages can be shared without an allocation per datagram); one with
-/// another token is counted against the connection and changes nothing else.
+/// `now`. Only a packet of this session that opens is copied (into `arena`,
+/// so its messages can be shared without an allocation per datagram); it is
+/// opened in place in `datagram` first. One with another token, or one that
+/// fails to open, is counted against the connection and changes nothing else.
 pub(crate) fn take_data(
     conn: &mut Connection,
     arena: &mut Arena,
     now: Instant,
     header: &DataHeader,
-    datagram: &[u8],
+    datagram: &mut [u8],
 ) -> Result<(), Refused> {
     if header.token != conn.token() {
         conn.note_invalid_packet();
         return Err(Refused::WrongToken);
     }
-    let datagram = arena.copy(datagram);
+    let Some(plain) = conn.unprotect(datagram) else {
+        return Err(Refused::Unauthentic);
+    };
+    let datagram = arena.copy(&datagram[..plain]);
     let frames = &datagram[wire::DATA_HEADER_LEN..];
     conn.handle_data(now, header, frames, &datagram);
     Ok(())

@@ -22,6 +22,6 @@ pub(crate) use handlers::dispatch_one;
 pub use handlers::HandlerId;
 pub(crate) use handlers::{dispatch, handler_set, remove_handler, run_live};
 pub(crate) use handlers::{Dispatch, HandlerList, HandlerSet, Registry};
-pub(crate) use inbound::take_data;
+pub(crate) use inbound::{take_data, Refused};
 pub(crate) use peer_event::PeerEvent;
 pub(crate) use transmits::{Owner, Transmits};

@@ -60,7 +60,8 @@ impl Transmits {
     ) {
         loop {
             let mut data = self.spare();
-            if !conn.poll_transmit(now, &mut data) {
+            // Sealed (or checksummed, in the insecure mode) as it is built.
+            if !conn.poll_transmit_protected(now, &mut data) {
                 self.spare.push(data);
                 return;
             }

@@ -118,6 +118,13 @@ pub struct Metrics {
     pub duplicates_dropped: u64,
     /// Invalid packets dropped (malformed, stale, wrong token or sender).
     pub invalid_packets: u64,
+    /// Packets that failed authentication (altered, truncated, forged; in
+    /// the insecure mode, a bad checksum), dropped before anything read them.
+    pub auth_failures: u64,
+    /// Authenticated packets replayed (seen before or older than the replay
+    /// window), dropped before anything read them; also counted in
+    /// `duplicates_dropped`, since a packet the network duplicated is one.
+    pub replays_dropped: u64,
     /// Unreliable-sequenced messages dropped for arriving after a newer one.
     pub stale_sequenced_dropped: u64,
     /// Datagrams the socket refused to send.
@@ -186,6 +193,8 @@ impl Metrics {
             probes: s.probes,
             duplicates_dropped: s.duplicates_dropped,
             invalid_packets: s.invalid_packets,
+            auth_failures: s.auth_failures,
+            replays_dropped: s.replays_dropped,
             stale_sequenced_dropped: s.stale_sequenced_dropped,
             send_failures: s.send_failures,
             in_bandwidth: meter.in_rate,

@@ -35,6 +35,8 @@ pub struct ServerStats {
     pub ignored_not_accepting: u64,
     /// Challenge responses whose cookie was invalid or expired.
     pub bad_cookies: u64,
+    /// Handshakes ignored because a live session holds their address.
+    pub ignored_live_session: u64,
     /// Handshake replies not sent because a rate limit was reached.
     pub replies_rate_limited: u64,
     /// Datagrams that failed to parse, came from no known peer, or had a wrong token.

@@ -26,6 +26,7 @@ mod rtt;
 mod send_buffer;
 mod sent;
 mod seq;
+pub mod server_handshake;
 mod snapshot;
 mod stats;
 

@@ -24,6 +24,12 @@ pub struct ConnectionStats {
     pub duplicates_dropped: u64,
     /// Packets dropped as malformed, stale or out of window.
     pub invalid_packets: u64,
+    /// Packets whose tag (or, in the insecure mode, checksum) did not check
+    /// out: altered, truncated, forged. Dropped before anything read them.
+    pub auth_failures: u64,
+    /// Authenticated packets seen before, or older than the replay window:
+    /// dropped before anything read them (also in `duplicates_dropped`).
+    pub replays_dropped: u64,
     /// Packets acknowledged by the peer.
     pub packets_acked: u64,
     /// Packets declared lost.

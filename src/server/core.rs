@@ -24,7 +24,7 @@ use crate::clock::UpdateCadence;
 use crate::endpoint::{Owner, PeerEvent, Transmits};
 use crate::metrics::BandwidthMeter;
 use crate::proto::arena::Arena;
-use crate::proto::handshake::CookieJar;
+use crate::proto::server_handshake::ServerHandshake;
 use crate::proto::{Connection, Payload, Route};
 use crate::{Config, DisconnectReason, Error, PeerId};
 
@@ -63,6 +63,8 @@ pub(super) struct Peer {
     pub(super) conn: Connection,
     pub(super) meter: BandwidthMeter,
     pub(super) slot: Slot,
+    /// The sealed accept, repeated if the client repeats its response.
+    pub(super) accept: crate::wire::Accept,
 }
 
 /// The sans-IO server.
@@ -70,7 +72,10 @@ pub(super) struct ServerCore {
     pub(super) config: Config,
     /// How often the owner updates or flushes.
     pub(super) cadence: UpdateCadence,
-    pub(super) cookies: CookieJar,
+    pub(super) cookies: ServerHandshake,
+    /// The address the socket is bound to, once listening: a connect token
+    /// names the servers it is good for.
+    pub(super) local_addr: Option<SocketAddr>,
     pub(super) reply_limiter: ReplyLimiter,
     /// The server-wide cap on bytes held for undeliverable messages.
     pub(super) held_cap: HeldCap,
@@ -99,7 +104,8 @@ impl ServerCore {
     pub(super) fn new(config: Config, now: Instant) -> Self {
         let mtu = config.mtu;
         ServerCore {
-            cookies: CookieJar::new(now),
+            cookies: ServerHandshake::new(&config, now),
+            local_addr: None,
             reply_limiter: ReplyLimiter::new(
                 config.handshake_replies_per_source,
                 config.handshake_replies_per_sec,

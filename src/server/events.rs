@@ -14,8 +14,13 @@ use crate::{DisconnectReason, Error, Message, PeerId};
 pub struct ConnectRequestInfo {
     /// The client's address (verified by the cookie exchange).
     pub addr: SocketAddr,
-    /// The client's `Config::connect_payload` (a login token, say).
+    /// The client's `Config::connect_payload`, which travelled sealed.
     pub payload: Bytes,
+    /// The client id its connect token carries, verified (only on a server
+    /// with a `Config::token_key`; `None` otherwise).
+    pub client_id: Option<u64>,
+    /// The user data its connect token carries, verified (empty without one).
+    pub user_data: Bytes,
 }
 
 /// What happened on a server, for the pull path ([`Server::update_events`]).

@@ -135,9 +135,16 @@ impl Server {
         }
         self.core.config.validate()?;
         let local = self.driver.bind(resolve(addr)?, &self.core.config)?;
+        self.core.local_addr = Some(local);
         self.span = tracing::info_span!("lentil_server", addr = %local);
         self.span.in_scope(|| tracing::info!("listening"));
         Ok(())
+    }
+
+    /// The server's static public key: what a client pins with
+    /// `Config::server_public_key` (set the server's own with `Config::static_key`).
+    pub fn static_public_key(&self) -> [u8; 32] {
+        self.core.cookies.static_public_key()
     }
 
     /// The bound address, while listening.

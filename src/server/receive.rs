@@ -5,14 +5,12 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use bytes::Bytes;
-
 use super::budget::Verdict;
 use super::core::ServerCore;
 use super::handshake::PendingConnect;
 use super::log;
 use crate::endpoint::take_data;
-use crate::wire::{ChallengeResponse, ConnectRequest, Packet};
+use crate::wire::Packet;
 use crate::DisconnectReason;
 
 impl ServerCore {
@@ -41,13 +39,15 @@ impl ServerCore {
         &mut self,
         now: Instant,
         from: SocketAddr,
-        datagram: &[u8],
+        datagram: &mut [u8],
     ) -> Option<PendingConnect> {
         self.stats.datagrams_in += 1;
         // Cheapest checks first: only a known peer's data packet is copied.
         let known = self.by_addr.get_next(&from);
         match Packet::parse(datagram) {
             Ok(Packet::Data { header, .. }) => {
+                // Opened in place by `take_data`: the parse above only read
+                // the header, which travels in clear.
                 let Some(id) = known else {
                     self.stats.invalid_datagrams += 1;
                     log::dropped(from, "data from no peer");
@@ -70,6 +70,7 @@ impl ServerCore {
                     }
                 }
                 let frames_before = peer.conn.stats().frames_in;
+                let len = datagram.len();
                 if let Err(refused) =
                     take_data(&mut peer.conn, &mut self.recv_arena, now, &header, datagram)
                 {
@@ -78,7 +79,7 @@ impl ServerCore {
                     return None;
                 }
                 let parsed = peer.conn.stats().frames_in - frames_before;
-                self.budget.charge(id, parsed.max(1), datagram.len());
+                self.budget.charge(id, parsed.max(1), len);
                 self.schedule.touch(&mut peer.slot, id);
                 if peer.conn.ack_due() {
                     self.transmits
@@ -87,29 +88,22 @@ impl ServerCore {
                 None
             }
             Ok(Packet::ConnectRequest(req)) => {
-                // Nothing of the payload is used before the cookie returns.
-                let req = ConnectRequest {
-                    payload: &[],
-                    ..req
-                };
                 let before = log::Handshake::counters(&self.stats);
                 self.on_connect_request_packet(from, req, known.is_some(), now);
                 before.log_outcome(from, &self.stats);
                 None
             }
             Ok(Packet::ChallengeResponse(resp)) => {
-                // Check the cookie before anything is copied or allocated.
-                if !self.cookies.verify(from, resp.nonce, &resp.cookie, now) {
+                // Check the cookie before anything is opened or allocated.
+                if !self.cookies.cookie_valid(from, &resp, now) {
                     self.stats.bad_cookies += 1;
                     log::bad_cookie(from);
                     return None;
                 }
-                let payload = Bytes::copy_from_slice(resp.payload);
-                let resp = ChallengeResponse {
-                    payload: &[],
-                    ..resp
-                };
-                self.on_challenge_response(from, resp, payload, known)
+                let before = log::Handshake::counters(&self.stats);
+                let pending = self.on_challenge_response(from, &resp, known, now);
+                before.log_outcome(from, &self.stats);
+                pending
             }
             Ok(_) => {
                 self.stats.invalid_datagrams += 1;

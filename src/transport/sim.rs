@@ -19,6 +19,7 @@
 //! same losses, delays and delivery order on every run and platform.
 
 mod capacity;
+mod damage;
 mod engine;
 mod socket;
 
@@ -140,6 +141,10 @@ pub struct LinkConditioner {
     /// so a limit smaller than a datagram means "no queueing", not "nothing
     /// passes".
     pub queue_limit: Option<u64>,
+    /// Probability a datagram arrives with bits flipped (`damage.rs`).
+    pub corrupt: f64,
+    /// Probability a datagram arrives cut short (`damage.rs`).
+    pub truncate: f64,
 }
 
 impl LinkConditioner {
@@ -261,6 +266,10 @@ pub struct SimStats {
     pub bytes_sent: u64,
     /// Bytes returned by `recv_from` (before truncation to the caller's buffer).
     pub bytes_delivered: u64,
+    /// Delivered with bits flipped by the conditioner's `corrupt`.
+    pub corrupted: u64,
+    /// Delivered cut short by the conditioner's `truncate`.
+    pub truncated: u64,
 }
 
 /// An in-memory network of [`SimSocket`]s sharing one virtual clock and one

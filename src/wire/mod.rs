@@ -15,12 +15,13 @@ pub use frame::{
     MessageHeader, FRAGMENT_FRAME_MAX_OVERHEAD, MESSAGE_FRAME_MAX_OVERHEAD,
 };
 pub use packet::{
-    emit_challenge, Accept, ChallengeResponse, ConnectRequest, Cookie, DataHeader, Packet, Reject,
-    RejectCode, COOKIE_LEN, DATA_HEADER_LEN,
+    finish_handshake_packet, is_data, Accept, Challenge, ChallengeResponse, ConnectRequest, Cookie,
+    DataHeader, Packet, Reject, RejectCode, ResponseHeader, ACCEPT_SEALED_LEN, COOKIE_LEN,
+    DATA_HEADER_LEN, MAX_RESPONSE_SEALED,
 };
 
 /// Protocol version spoken by this build; a mismatch is rejected in the handshake.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 /// Four bytes that open every handshake request, so stray traffic is dropped cheaply.
 pub const MAGIC: [u8; 4] = *b"LNTL";
 /// Smallest MTU lentil accepts (the IPv4 minimum reassembly size).
@@ -37,15 +38,19 @@ pub const CONNECT_REQUEST_MIN_LEN: usize = 128;
 /// Largest reliable window either side may offer.
 pub const MAX_RELIABLE_WINDOW: u16 = 16_384;
 
+/// Bytes every data packet reserves after its frames for its trailer: the
+/// AEAD tag (or, in the insecure mode, a CRC32C in the first four).
+pub const PACKET_TRAILER_LEN: usize = crate::crypto::TAG_LEN;
+
 /// The largest message payload that fits in one packet of `mtu` bytes.
 pub fn max_packet_payload(mtu: usize) -> usize {
-    mtu.saturating_sub(DATA_HEADER_LEN + MESSAGE_FRAME_MAX_OVERHEAD)
+    mtu.saturating_sub(DATA_HEADER_LEN + PACKET_TRAILER_LEN + MESSAGE_FRAME_MAX_OVERHEAD)
 }
 
 /// The payload of each fragment (but the last) of a message split for `mtu`:
 /// one fragment frame fills a packet.
 pub fn fragment_payload(mtu: usize) -> usize {
-    mtu.saturating_sub(DATA_HEADER_LEN + FRAGMENT_FRAME_MAX_OVERHEAD)
+    mtu.saturating_sub(DATA_HEADER_LEN + PACKET_TRAILER_LEN + FRAGMENT_FRAME_MAX_OVERHEAD)
 }
 
 /// Most channels a connection may have.
@@ -93,4 +98,7 @@ pub enum WireError {
     /// Bytes left over after a fixed-size packet.
     #[error("trailing bytes")]
     TrailingBytes,
+    /// A handshake packet's CRC32C does not match: it was corrupted.
+    #[error("bad checksum")]
+    BadChecksum,
 }

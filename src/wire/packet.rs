@@ -1,26 +1,36 @@
-//! Packet layouts: the four handshake packets, accept/reject, and the connected data packet.
+//! Packet layouts: the five handshake packets and the connected data packet.
 //!
 //! Every datagram opens with a kind byte. Handshake requests then carry the
 //! magic, the protocol version and the client nonce at fixed offsets that no
 //! future version may move, so a server can reject any version with a reason.
+//! Every handshake packet ends with a CRC32C of the bytes before it, so a
+//! corrupted one is dropped here (a request from another version is read
+//! for its fixed prefix without it). A data packet ends with its AEAD tag
+//! (or, in the insecure mode, a CRC32C): `crypto` checks and strips it before
+//! this layer reads the frames.
 //!
 //! ```text
-//! ConnectRequest     01 | "LNTL" | version u16 | nonce u64 | window u16 | len varint | payload | zero padding to 128 bytes
-//! Challenge          02 | nonce u64 | cookie (expires_ms u64, mac u64)
-//! ChallengeResponse  03 | "LNTL" | version u16 | nonce u64 | window u16 | cookie | len varint | payload
-//! Accept             04 | nonce u64 | token u32 | window u16
-//! Reject             05 | nonce u64 | code u8 | code-specific body
-//! Data               06 | token u32 | seq u16 | ack u16 | ack_bits u32 | frames...
+//! ConnectRequest     01 | "LNTL" | version u16 | nonce u64 | window u16 | mode u8 | zero padding | crc u32   (128 bytes)
+//! Challenge          02 | nonce u64 | server static key [32] | server ephemeral key [32] | cookie | crc u32
+//! ChallengeResponse  03 | "LNTL" | version u16 | nonce u64 | window u16 | mode u8
+//!                       | client ephemeral key [32] | server ephemeral key [32] | cookie
+//!                       | token expires u64 | token len u16 | token | len varint | sealed payload | tag [16] | crc u32
+//! Accept             04 | nonce u64 | sealed (token u32 | window u16) | tag [16] | crc u32
+//! Reject             05 | nonce u64 | code u8 | code-specific body | crc u32
+//! Data               06 | token u32 | seq u16 | ack u16 | ack_bits u32 | frames... | tag [16]
 //!
+//! cookie:   expires_ms u64 | mac [16]
+//! mode:     0 sealed data packets, 1 the explicit insecure mode
 //! ack_bits: bit i set  <=>  packet (ack - 1 - i) was received, i in 0..32
 //! ```
 //!
 //! All integers are big-endian.
 
 use super::codec::{write_varint, Reader};
-use super::{
-    WireError, CONNECT_REQUEST_MIN_LEN, MAGIC, MAX_CONNECT_PAYLOAD, MAX_REASON_LEN,
-    PROTOCOL_VERSION,
+use super::{WireError, CONNECT_REQUEST_MIN_LEN, MAGIC, MAX_REASON_LEN, PROTOCOL_VERSION};
+use crate::crypto::{
+    append_crc, strip_crc, COOKIE_MAC_LEN, MAX_SEALED_TOKEN_LEN as MAX_TOKEN_LEN, PUBLIC_KEY_LEN,
+    TAG_LEN,
 };
 
 const KIND_CONNECT_REQUEST: u8 = 0x01;
@@ -33,43 +43,78 @@ const KIND_DATA: u8 = 0x06;
 /// Bytes of a data packet header.
 pub const DATA_HEADER_LEN: usize = 13;
 /// Bytes of a cookie on the wire.
-pub const COOKIE_LEN: usize = 16;
+pub const COOKIE_LEN: usize = 8 + COOKIE_MAC_LEN;
+/// Bytes of an accept's sealed body: token, window and tag.
+pub const ACCEPT_SEALED_LEN: usize = 6 + TAG_LEN;
+/// Largest sealed body of a challenge response: the connect payload and its tag.
+pub const MAX_RESPONSE_SEALED: usize = super::MAX_CONNECT_PAYLOAD + TAG_LEN;
+
+/// Whether `datagram` is a data packet (the only kind sealed per connection).
+pub fn is_data(datagram: &[u8]) -> bool {
+    datagram.first() == Some(&KIND_DATA)
+}
 
 /// A stateless handshake cookie: the server's MAC over the client's address,
-/// nonce and the expiry time.
+/// nonce, mode, the server's ephemeral key and the expiry time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cookie {
     /// Server-relative expiry time in milliseconds.
     pub expires_ms: u64,
-    /// Keyed MAC binding the cookie to the address, nonce and expiry.
-    pub mac: u64,
+    /// Keyed MAC (HMAC-SHA256, truncated) binding the cookie.
+    pub mac: [u8; COOKIE_MAC_LEN],
 }
 
 impl Cookie {
     fn read(r: &mut Reader<'_>) -> Result<Self, WireError> {
-        Ok(Cookie {
-            expires_ms: r.u64()?,
-            mac: r.u64()?,
-        })
+        let expires_ms = r.u64()?;
+        let mut mac = [0u8; COOKIE_MAC_LEN];
+        mac.copy_from_slice(r.bytes(COOKIE_MAC_LEN)?);
+        Ok(Cookie { expires_ms, mac })
+    }
+
+    /// The cookie's bytes, as they enter the transcript (the server's nonce).
+    pub fn to_bytes(&self) -> [u8; COOKIE_LEN] {
+        let mut out = [0u8; COOKIE_LEN];
+        out[..8].copy_from_slice(&self.expires_ms.to_be_bytes());
+        out[8..].copy_from_slice(&self.mac);
+        out
     }
 
     fn emit(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.expires_ms.to_be_bytes());
-        out.extend_from_slice(&self.mac.to_be_bytes());
+        out.extend_from_slice(&self.to_bytes());
     }
+}
+
+fn read_key(r: &mut Reader<'_>) -> Result<[u8; PUBLIC_KEY_LEN], WireError> {
+    let mut key = [0u8; PUBLIC_KEY_LEN];
+    key.copy_from_slice(r.bytes(PUBLIC_KEY_LEN)?);
+    Ok(key)
 }
 
 /// A client's first packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectRequest<'a> {
+pub struct ConnectRequest {
     /// Protocol version of the client.
     pub version: u16,
     /// Random per-attempt nonce the server echoes.
     pub nonce: u64,
     /// Receive window the client offers (meaningful for the current version only).
     pub window: u16,
-    /// User payload (empty when the version differs from ours).
-    pub payload: &'a [u8],
+    /// The client runs the explicit insecure mode.
+    pub insecure: bool,
+}
+
+/// The server's answer to a request: its keys and a cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Challenge {
+    /// The nonce of the request.
+    pub nonce: u64,
+    /// The server's long-lived public key (a client may pin it).
+    pub server_static: [u8; PUBLIC_KEY_LEN],
+    /// The server's current ephemeral public key.
+    pub server_ephemeral: [u8; PUBLIC_KEY_LEN],
+    /// The cookie to echo.
+    pub cookie: Cookie,
 }
 
 /// The client's answer to a challenge, carrying the cookie back.
@@ -81,21 +126,31 @@ pub struct ChallengeResponse<'a> {
     pub nonce: u64,
     /// Receive window the client offers.
     pub window: u16,
+    /// The client runs the explicit insecure mode.
+    pub insecure: bool,
+    /// The client's ephemeral public key.
+    pub client_ephemeral: [u8; PUBLIC_KEY_LEN],
+    /// The server ephemeral key the client answered.
+    pub server_ephemeral: [u8; PUBLIC_KEY_LEN],
     /// The cookie from the challenge.
     pub cookie: Cookie,
-    /// User payload, handed to `on_connect_request`.
-    pub payload: &'a [u8],
+    /// The connect token's expiry (0 without a token).
+    pub token_expires: u64,
+    /// The connect token's sealed part (empty without a token).
+    pub token: &'a [u8],
+    /// Everything before the sealed body: its associated data.
+    pub header: &'a [u8],
+    /// The sealed body with its tag.
+    pub sealed: &'a [u8],
 }
 
-/// The server accepted; from now on data packets carry `token`.
+/// The server accepted; the token and window are sealed for the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Accept {
     /// The nonce of the request.
     pub nonce: u64,
-    /// Random connection token.
-    pub token: u32,
-    /// Receive window the server offers.
-    pub window: u16,
+    /// Token u32 and window u16, sealed, with the tag.
+    pub sealed: [u8; ACCEPT_SEALED_LEN],
 }
 
 /// Why the server refused, in wire form.
@@ -112,6 +167,13 @@ pub enum RejectCode<'a> {
     },
     /// Reason text from the application.
     Custom(&'a str),
+    /// One side runs the explicit insecure mode and the other does not.
+    ModeMismatch {
+        /// The server runs the insecure mode.
+        server_insecure: bool,
+    },
+    /// The server admits only holders of a valid connect token.
+    TokenRefused,
 }
 
 /// The server refused the connection.
@@ -140,21 +202,17 @@ pub struct DataHeader {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet<'a> {
     /// Handshake step 1.
-    ConnectRequest(ConnectRequest<'a>),
+    ConnectRequest(ConnectRequest),
     /// Handshake step 2.
-    Challenge {
-        /// The nonce of the request.
-        nonce: u64,
-        /// The cookie to echo.
-        cookie: Cookie,
-    },
+    Challenge(Challenge),
     /// Handshake step 3.
     ChallengeResponse(ChallengeResponse<'a>),
     /// Handshake step 4, success.
     Accept(Accept),
     /// Handshake step 4, refusal.
     Reject(Reject<'a>),
-    /// A connected packet; `frames` is the body after the header.
+    /// A connected packet; `frames` is the body after the header (with the
+    /// trailer, unless it was stripped).
     Data {
         /// The header.
         header: DataHeader,
@@ -166,66 +224,102 @@ pub enum Packet<'a> {
 impl<'a> Packet<'a> {
     /// Parses one datagram.
     pub fn parse(buf: &'a [u8]) -> Result<Self, WireError> {
-        let mut r = Reader::new(buf);
-        let kind = r.u8().map_err(|_| WireError::Empty)?;
+        let kind = *buf.first().ok_or(WireError::Empty)?;
+        if kind == KIND_DATA {
+            let (header, frames) = DataHeader::read(buf).ok_or(WireError::Truncated)?;
+            return Ok(Packet::Data { header, frames });
+        }
+        if kind == KIND_CONNECT_REQUEST {
+            if buf.len() < CONNECT_REQUEST_MIN_LEN {
+                return Err(WireError::NotPadded);
+            }
+            let mut r = Reader::new(&buf[1..]);
+            read_magic(&mut r)?;
+            let version = r.u16()?;
+            let nonce = r.u64()?;
+            if version != PROTOCOL_VERSION {
+                // Only the fixed prefix is promised across versions.
+                return Ok(Packet::ConnectRequest(ConnectRequest {
+                    version,
+                    nonce,
+                    window: 0,
+                    insecure: false,
+                }));
+            }
+        }
+        if !(KIND_CONNECT_REQUEST..=KIND_REJECT).contains(&kind) {
+            return Err(WireError::UnknownPacketKind(kind));
+        }
+        let body = strip_crc(buf).ok_or(WireError::BadChecksum)?;
+        let mut r = Reader::new(&body[1..]);
         let packet = match kind {
             KIND_CONNECT_REQUEST => {
-                if buf.len() < CONNECT_REQUEST_MIN_LEN {
-                    return Err(WireError::NotPadded);
-                }
                 read_magic(&mut r)?;
                 let version = r.u16()?;
                 let nonce = r.u64()?;
-                if version != PROTOCOL_VERSION {
-                    // Only the fixed prefix is promised across versions.
-                    return Ok(Packet::ConnectRequest(ConnectRequest {
-                        version,
-                        nonce,
-                        window: 0,
-                        payload: &[],
-                    }));
-                }
                 let window = r.u16()?;
-                let payload = r.length_prefixed(MAX_CONNECT_PAYLOAD)?;
+                let insecure = read_mode(&mut r)?;
+                // The rest is padding.
                 Packet::ConnectRequest(ConnectRequest {
                     version,
                     nonce,
                     window,
-                    payload,
+                    insecure,
                 })
             }
             KIND_CHALLENGE => {
-                let nonce = r.u64()?;
-                let cookie = Cookie::read(&mut r)?;
+                let challenge = Challenge {
+                    nonce: r.u64()?,
+                    server_static: read_key(&mut r)?,
+                    server_ephemeral: read_key(&mut r)?,
+                    cookie: Cookie::read(&mut r)?,
+                };
                 expect_end(&r)?;
-                Packet::Challenge { nonce, cookie }
+                Packet::Challenge(challenge)
             }
             KIND_CHALLENGE_RESPONSE => {
                 read_magic(&mut r)?;
                 let version = r.u16()?;
                 let nonce = r.u64()?;
                 let window = r.u16()?;
+                let insecure = read_mode(&mut r)?;
+                let client_ephemeral = read_key(&mut r)?;
+                let server_ephemeral = read_key(&mut r)?;
                 let cookie = Cookie::read(&mut r)?;
-                let payload = r.length_prefixed(MAX_CONNECT_PAYLOAD)?;
+                let token_expires = r.u64()?;
+                let token_len = usize::from(r.u16()?);
+                if token_len > MAX_TOKEN_LEN {
+                    return Err(WireError::TooLong);
+                }
+                let token = r.bytes(token_len)?;
+                let header = &body[..body.len() - r.remaining()];
+                let sealed = r.length_prefixed(MAX_RESPONSE_SEALED)?;
+                if sealed.len() < TAG_LEN {
+                    return Err(WireError::Truncated);
+                }
                 expect_end(&r)?;
                 Packet::ChallengeResponse(ChallengeResponse {
                     version,
                     nonce,
                     window,
+                    insecure,
+                    client_ephemeral,
+                    server_ephemeral,
                     cookie,
-                    payload,
+                    token_expires,
+                    token,
+                    header,
+                    sealed,
                 })
             }
             KIND_ACCEPT => {
-                let accept = Accept {
-                    nonce: r.u64()?,
-                    token: r.u32()?,
-                    window: r.u16()?,
-                };
+                let nonce = r.u64()?;
+                let mut sealed = [0u8; ACCEPT_SEALED_LEN];
+                sealed.copy_from_slice(r.bytes(ACCEPT_SEALED_LEN)?);
                 expect_end(&r)?;
-                Packet::Accept(accept)
+                Packet::Accept(Accept { nonce, sealed })
             }
-            KIND_REJECT => {
+            _ => {
                 let nonce = r.u64()?;
                 let code = match r.u8()? {
                     1 => RejectCode::ServerFull,
@@ -239,18 +333,25 @@ impl<'a> Packet<'a> {
                             std::str::from_utf8(text).map_err(|_| WireError::BadUtf8)?,
                         )
                     }
+                    4 => RejectCode::ModeMismatch {
+                        server_insecure: read_mode(&mut r)?,
+                    },
+                    5 => RejectCode::TokenRefused,
                     other => return Err(WireError::BadCode(other)),
                 };
                 expect_end(&r)?;
                 Packet::Reject(Reject { nonce, code })
             }
-            KIND_DATA => {
-                let (header, frames) = DataHeader::read(buf).ok_or(WireError::Truncated)?;
-                Packet::Data { header, frames }
-            }
-            other => return Err(WireError::UnknownPacketKind(other)),
         };
         Ok(packet)
+    }
+}
+
+fn read_mode(r: &mut Reader<'_>) -> Result<bool, WireError> {
+    match r.u8()? {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(WireError::BadCode(other)),
     }
 }
 
@@ -287,9 +388,8 @@ pub(crate) fn truncate_utf8(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-impl ConnectRequest<'_> {
-    /// Appends the padded request to `out`. The payload must be at most
-    /// `MAX_CONNECT_PAYLOAD` bytes (checked by `Config::validate`); longer is cut.
+impl ConnectRequest {
+    /// Appends the padded request to `out`.
     pub fn emit(&self, out: &mut Vec<u8>) {
         let start = out.len();
         out.push(KIND_CONNECT_REQUEST);
@@ -297,36 +397,77 @@ impl ConnectRequest<'_> {
         out.extend_from_slice(&self.version.to_be_bytes());
         out.extend_from_slice(&self.nonce.to_be_bytes());
         out.extend_from_slice(&self.window.to_be_bytes());
-        let payload = &self.payload[..self.payload.len().min(MAX_CONNECT_PAYLOAD)];
-        write_varint(out, payload.len() as u32);
-        out.extend_from_slice(payload);
-        let written = out.len() - start;
-        if written < CONNECT_REQUEST_MIN_LEN {
-            out.resize(start + CONNECT_REQUEST_MIN_LEN, 0);
-        }
+        out.push(u8::from(self.insecure));
+        out.resize(start + CONNECT_REQUEST_MIN_LEN - 4, 0);
+        append_crc(out);
     }
 }
 
-/// Appends a challenge to `out`.
-pub fn emit_challenge(out: &mut Vec<u8>, nonce: u64, cookie: &Cookie) {
-    out.push(KIND_CHALLENGE);
-    out.extend_from_slice(&nonce.to_be_bytes());
-    cookie.emit(out);
+impl Challenge {
+    /// Appends the challenge to `out`.
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        out.push(KIND_CHALLENGE);
+        out.extend_from_slice(&self.nonce.to_be_bytes());
+        out.extend_from_slice(&self.server_static);
+        out.extend_from_slice(&self.server_ephemeral);
+        self.cookie.emit(out);
+        append_crc(out);
+    }
 }
 
-impl ChallengeResponse<'_> {
-    /// Appends the response to `out`.
-    pub fn emit(&self, out: &mut Vec<u8>) {
+/// The fields of a challenge response before its sealed body.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseHeader<'a> {
+    /// Protocol version of the client.
+    pub version: u16,
+    /// The nonce of the request.
+    pub nonce: u64,
+    /// Receive window the client offers.
+    pub window: u16,
+    /// The client runs the explicit insecure mode.
+    pub insecure: bool,
+    /// The client's ephemeral public key.
+    pub client_ephemeral: [u8; PUBLIC_KEY_LEN],
+    /// The server ephemeral key answered.
+    pub server_ephemeral: [u8; PUBLIC_KEY_LEN],
+    /// The cookie from the challenge.
+    pub cookie: Cookie,
+    /// The connect token's expiry (0 without a token).
+    pub token_expires: u64,
+    /// The connect token's sealed part (empty without a token).
+    pub token: &'a [u8],
+}
+
+impl ResponseHeader<'_> {
+    /// Appends the header of a response to `out`, then the length of a
+    /// sealed body of `sealed_len` bytes (tag included). Returns the length
+    /// of the associated data (the header without the length) from where
+    /// `out` started.
+    pub fn emit(&self, out: &mut Vec<u8>, sealed_len: usize) -> usize {
+        let start = out.len();
         out.push(KIND_CHALLENGE_RESPONSE);
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&self.version.to_be_bytes());
         out.extend_from_slice(&self.nonce.to_be_bytes());
         out.extend_from_slice(&self.window.to_be_bytes());
+        out.push(u8::from(self.insecure));
+        out.extend_from_slice(&self.client_ephemeral);
+        out.extend_from_slice(&self.server_ephemeral);
         self.cookie.emit(out);
-        let payload = &self.payload[..self.payload.len().min(MAX_CONNECT_PAYLOAD)];
-        write_varint(out, payload.len() as u32);
-        out.extend_from_slice(payload);
+        out.extend_from_slice(&self.token_expires.to_be_bytes());
+        let token = &self.token[..self.token.len().min(MAX_TOKEN_LEN)];
+        out.extend_from_slice(&(token.len() as u16).to_be_bytes());
+        out.extend_from_slice(token);
+        let header = out.len() - start;
+        write_varint(out, sealed_len as u32);
+        header
     }
+}
+
+/// Appends the CRC32C trailer that ends every handshake packet to a
+/// response or other handshake packet assembled in `out`.
+pub fn finish_handshake_packet(out: &mut Vec<u8>) {
+    append_crc(out);
 }
 
 impl Accept {
@@ -334,8 +475,15 @@ impl Accept {
     pub fn emit(&self, out: &mut Vec<u8>) {
         out.push(KIND_ACCEPT);
         out.extend_from_slice(&self.nonce.to_be_bytes());
-        out.extend_from_slice(&self.token.to_be_bytes());
-        out.extend_from_slice(&self.window.to_be_bytes());
+        out.extend_from_slice(&self.sealed);
+        append_crc(out);
+    }
+
+    /// The associated data of the sealed body: kind and nonce.
+    pub fn associated(nonce: u64) -> [u8; 9] {
+        let mut ad = [KIND_ACCEPT; 9];
+        ad[1..].copy_from_slice(&nonce.to_be_bytes());
+        ad
     }
 }
 
@@ -355,7 +503,13 @@ impl Reject<'_> {
                 out.push(3);
                 emit_reason(out, text);
             }
+            RejectCode::ModeMismatch { server_insecure } => {
+                out.push(4);
+                out.push(u8::from(server_insecure));
+            }
+            RejectCode::TokenRefused => out.push(5),
         }
+        append_crc(out);
     }
 }
 
@@ -394,19 +548,26 @@ mod tests {
         Packet::parse(bytes).expect("parses")
     }
 
+    fn challenge(e: u64) -> Challenge {
+        Challenge {
+            nonce: 42,
+            server_static: [1; 32],
+            server_ephemeral: [2; 32],
+            cookie: Cookie {
+                expires_ms: e,
+                mac: [3; COOKIE_MAC_LEN],
+            },
+        }
+    }
+
     #[test]
     fn challenge_and_accept_round_trip() {
-        let cookie = Cookie {
-            expires_ms: 7,
-            mac: 0xdead_beef,
-        };
         let mut out = Vec::new();
-        emit_challenge(&mut out, 42, &cookie);
-        assert_eq!(round_trip(&out), Packet::Challenge { nonce: 42, cookie });
+        challenge(7).emit(&mut out);
+        assert_eq!(round_trip(&out), Packet::Challenge(challenge(7)));
         let accept = Accept {
             nonce: 9,
-            token: 0xabcd,
-            window: 512,
+            sealed: [6; ACCEPT_SEALED_LEN],
         };
         out.clear();
         accept.emit(&mut out);
@@ -414,17 +575,35 @@ mod tests {
     }
 
     #[test]
+    fn corrupted_handshake_packets_fail_their_checksum() {
+        let mut out = Vec::new();
+        challenge(7).emit(&mut out);
+        for i in 0..out.len() * 8 {
+            let mut b = out.clone();
+            b[i / 8] ^= 1 << (i % 8);
+            assert!(Packet::parse(&b).is_err() || i < 8, "bit {i}");
+        }
+        assert_eq!(
+            Packet::parse(&out[..out.len() - 1]),
+            Err(WireError::BadChecksum)
+        );
+    }
+
+    #[test]
     fn challenge_is_smaller_than_request() {
         let mut out = Vec::new();
-        emit_challenge(
-            &mut out,
-            1,
-            &Cookie {
-                expires_ms: 1,
-                mac: 1,
-            },
-        );
+        challenge(1).emit(&mut out);
         assert!(out.len() < CONNECT_REQUEST_MIN_LEN);
+        out.clear();
+        Reject {
+            nonce: 1,
+            code: RejectCode::Custom(&"x".repeat(MAX_REASON_LEN)),
+        }
+        .emit(&mut out);
+        assert!(
+            out.len() > CONNECT_REQUEST_MIN_LEN,
+            "only ever sent to a proven address"
+        );
         out.clear();
         Reject {
             nonce: 1,
@@ -451,18 +630,12 @@ mod tests {
         let mut bad_magic = vec![0u8; CONNECT_REQUEST_MIN_LEN];
         bad_magic[0] = KIND_CONNECT_REQUEST;
         assert_eq!(Packet::parse(&bad_magic), Err(WireError::BadMagic));
-        assert_eq!(
-            Packet::parse(&[KIND_REJECT, 0, 0, 0, 0, 0, 0, 0, 0, 9]),
-            Err(WireError::BadCode(9))
-        );
-        let mut accept = Vec::new();
-        Accept {
-            nonce: 1,
-            token: 2,
-            window: 3,
-        }
-        .emit(&mut accept);
-        accept.push(0);
+        let mut bad_code = vec![KIND_REJECT, 0, 0, 0, 0, 0, 0, 0, 0, 9];
+        append_crc(&mut bad_code);
+        assert_eq!(Packet::parse(&bad_code), Err(WireError::BadCode(9)));
+        let mut accept = vec![KIND_ACCEPT];
+        accept.extend_from_slice(&[0; 8 + ACCEPT_SEALED_LEN + 1]);
+        append_crc(&mut accept);
         assert_eq!(Packet::parse(&accept), Err(WireError::TrailingBytes));
     }
 
@@ -473,16 +646,17 @@ mod tests {
             version: 9,
             nonce: 5,
             window: 1,
-            payload: b"x",
+            insecure: true,
         }
         .emit(&mut out);
+        out[20] ^= 0xff; // no checksum is read for another version
         assert_eq!(
             Packet::parse(&out),
             Ok(Packet::ConnectRequest(ConnectRequest {
                 version: 9,
                 nonce: 5,
                 window: 0,
-                payload: &[]
+                insecure: false,
             }))
         );
     }

@@ -9,12 +9,10 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use lentil::proto::handshake::{ClientHandshake, HandshakeOutcome};
 use lentil::transport::sim::SimSocket;
 use lentil::transport::Socket;
-use lentil::wire::{
-    self, ChallengeResponse, ConnectRequest, DataHeader, Fragment, MessageHeader, Packet,
-    PROTOCOL_VERSION,
-};
+use lentil::wire::{self, DataHeader, Fragment, MessageHeader, Packet};
 use lentil::{Config, Delivery, PeerId, Server, ServerEvent, SimNetwork};
 
 /// Where the server listens.
@@ -39,6 +37,15 @@ pub fn unbudgeted(config: Config) -> Config {
     }
 }
 
+/// The insecure-mode configuration raw peers and honest clients use.
+pub fn raw_config() -> Config {
+    Config {
+        insecure: true,
+        reliable_window: 16_384,
+        ..Config::default()
+    }
+}
+
 /// A server on a simulated network, with every event it raised kept.
 pub struct Bench {
     /// The network.
@@ -54,6 +61,13 @@ pub struct Bench {
 impl Bench {
     /// A listening server with `config` on a fresh network seeded `seed`.
     pub fn new(seed: u64, config: Config) -> Self {
+        // The raw peers speak the explicit insecure mode (checksummed, not
+        // sealed): what these tests attack is the protocol core behind the
+        // seal, which a peer with the session's keys reaches all the same.
+        let config = Config {
+            insecure: true,
+            ..config
+        };
         let net = SimNetwork::new(seed);
         let mut server = Server::sandbox(config, &net);
         server.listen(server_addr()).expect("listen");
@@ -119,44 +133,42 @@ impl RawPeer {
     /// Walks the handshake from `addr`; `None` if the server did not accept.
     pub fn try_connect(bench: &mut Bench, addr: SocketAddr, nonce: u64) -> Option<RawPeer> {
         let mut sock = bench.net.bind(addr).expect("bind raw peer");
+        let t0 = bench.net.clock().now();
+        let mut hs = ClientHandshake::new(&raw_config(), nonce, t0);
         let mut request = Vec::new();
-        ConnectRequest {
-            version: PROTOCOL_VERSION,
-            nonce,
-            window: 16_384,
-            payload: &[],
-        }
-        .emit(&mut request);
+        assert!(hs.poll_transmit(t0, &mut request));
         sock.send_to(&request, server_addr()).expect("send");
         bench.update();
-        let cookie = recv_all(&mut sock)
+        let challenge = recv_all(&mut sock)
             .iter()
             .find_map(|d| match Packet::parse(d) {
-                Ok(Packet::Challenge { nonce: n, cookie }) if n == nonce => Some(cookie),
+                Ok(Packet::Challenge(c)) if c.nonce == nonce => Some(c),
                 _ => None,
             })?;
+        let _ = hs.handle(&Packet::Challenge(challenge));
         let mut response = Vec::new();
-        ChallengeResponse {
-            version: PROTOCOL_VERSION,
-            nonce,
-            window: 16_384,
-            cookie,
-            payload: &[],
+        if !hs.poll_transmit(t0, &mut response) {
+            return None;
         }
-        .emit(&mut response);
         sock.send_to(&response, server_addr()).expect("send");
         bench.update();
-        let mut accept = None;
+        let mut token = None;
         for d in recv_all(&mut sock) {
             match Packet::parse(&d) {
-                Ok(Packet::Accept(a)) if a.nonce == nonce => accept = Some(a),
+                Ok(Packet::Accept(a)) if a.nonce == nonce => {
+                    if let Some(HandshakeOutcome::Accepted { token: t, .. }) =
+                        hs.handle(&Packet::Accept(a))
+                    {
+                        token = Some(t);
+                    }
+                }
                 Ok(Packet::Reject(r)) if r.nonce == nonce => {
                     bench.last_reject = Some(format!("{:?}", r.code));
                 }
                 _ => {}
             }
         }
-        let accept = accept?;
+        let token = token?;
         // Its Connected event is taken out: a test sees only what follows.
         let at = bench
             .events
@@ -168,7 +180,7 @@ impl RawPeer {
         Some(RawPeer {
             sock,
             peer,
-            token: accept.token,
+            token,
             seq: 1,
         })
     }
@@ -207,6 +219,8 @@ impl RawPeer {
         }
         .emit(&mut out);
         frames(&mut out);
+        // The insecure mode's checksum, as that mode asks of every packet.
+        lentil::crypto::append_crc(&mut out);
         self.seq = self.seq.wrapping_add(1);
         out
     }

@@ -119,6 +119,18 @@ pub(super) static CONNECTION: &[Family<Metrics>] = &[
         value: |m| Value::Count(m.invalid_packets),
     },
     Family {
+        name: "auth_failures_total",
+        kind: Kind::Counter,
+        help: "Packets that failed authentication, dropped unread.",
+        value: |m| Value::Count(m.auth_failures),
+    },
+    Family {
+        name: "replays_dropped_total",
+        kind: Kind::Counter,
+        help: "Authenticated packets replayed, dropped unread.",
+        value: |m| Value::Count(m.replays_dropped),
+    },
+    Family {
         name: "stale_sequenced_dropped_total",
         kind: Kind::Counter,
         help: "Unreliable-sequenced messages dropped for arriving after a newer one.",

@@ -8,6 +8,7 @@
 //! [`poll_event`](Connection::poll_event). It never reads a clock or touches a
 //! socket, so every behaviour can be driven deterministically.
 
+mod protect;
 mod receive;
 mod send_path;
 mod snapshot;
@@ -123,6 +124,8 @@ enum State {
 #[derive(Debug)]
 pub struct Connection {
     token: u32,
+    /// Seals what leaves and opens what arrives (`protect.rs`).
+    protection: crate::crypto::Protection,
     state: State,
     mtu: usize,
     timeout: Duration,
@@ -217,6 +220,7 @@ impl Connection {
         let rate = RateControl::new(config.max_send_rate, INITIAL_WINDOW * config.mtu);
         Connection {
             token,
+            protection: crate::crypto::Protection::Crc,
             state: State::Open,
             mtu: config.mtu,
             timeout: config.timeout,

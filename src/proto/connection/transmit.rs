@@ -186,7 +186,8 @@ impl Connection {
         }
         let mut added = 0;
         loop {
-            let room = mtu.saturating_sub(out.len());
+            // The trailer (tag or checksum) is appended after packing.
+            let room = mtu.saturating_sub(out.len() + wire::PACKET_TRAILER_LEN);
             let fits = |len: usize, fragmented: bool| {
                 wire::message_frame_len(delivery, fragmented, len) <= room
             };

@@ -300,7 +300,7 @@ impl Inner {
         let duplicate_delay = chance(&mut self.rng, cond.duplicate)
             .then(|| after_bottleneck.saturating_add(uniform_up_to(&mut self.rng, cond.jitter)));
 
-        let data = Bytes::copy_from_slice(data);
+        let data = damage::apply(&mut self.rng, &cond, data, &mut self.stats);
         if let Some(dup_delay) = duplicate_delay {
             self.stats.duplicated += 1;
             self.enqueue(dest, from, data.clone(), dup_delay);
