@@ -44,6 +44,8 @@ pub struct RpcClient<S = ()> {
     events: Vec<RpcClientEvent>,
 }
 
+super::responders::responder_methods!(RpcClient);
+
 impl<S> RpcClient<S> {
     /// Wraps `client`; calls are timed by its transport's clock (virtual on a
     /// simulated network).
@@ -80,25 +82,6 @@ impl<S> RpcClient<S> {
     /// Calls waiting for their answer.
     pub fn pending_calls(&self) -> usize {
         self.core.pending_calls(SERVER)
-    }
-
-    /// Registers the responder of `C`, answering at once.
-    pub fn respond<C, F>(&mut self, f: F) -> Result<(), RpcError>
-    where
-        C: Command,
-        F: FnMut(&mut S, PeerId, C::Args) -> Result<C::Reply, C::Error> + Send + 'static,
-    {
-        self.core.respond::<C, F>(f)
-    }
-
-    /// Registers the responder of `C`, answering through a [`PendingReply`]
-    /// now or later, from any thread.
-    pub fn respond_later<C, F>(&mut self, f: F) -> Result<(), RpcError>
-    where
-        C: Command,
-        F: FnMut(&mut S, PeerId, C::Args, PendingReply<C>) + Send + 'static,
-    {
-        self.core.respond_later::<C, F>(f)
     }
 
     /// Calls `C` on the server; the outcome comes from a later

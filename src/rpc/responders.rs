@@ -168,6 +168,34 @@ impl<C: Command> Drop for PendingReply<C> {
     }
 }
 
+/// Writes the responder registrations of an RPC wrapper (`RpcClient`,
+/// `RpcServer`): both hand them to their core unchanged.
+macro_rules! responder_methods {
+    ($wrapper:ident) => {
+        impl<S> $wrapper<S> {
+            /// Registers the responder of `C`, answering at once.
+            pub fn respond<C, F>(&mut self, f: F) -> Result<(), RpcError>
+            where
+                C: Command,
+                F: FnMut(&mut S, PeerId, C::Args) -> Result<C::Reply, C::Error> + Send + 'static,
+            {
+                self.core.respond::<C, F>(f)
+            }
+
+            /// Registers the responder of `C`, answering through a
+            /// [`PendingReply`] now or later, from any thread.
+            pub fn respond_later<C, F>(&mut self, f: F) -> Result<(), RpcError>
+            where
+                C: Command,
+                F: FnMut(&mut S, PeerId, C::Args, PendingReply<C>) + Send + 'static,
+            {
+                self.core.respond_later::<C, F>(f)
+            }
+        }
+    };
+}
+pub(super) use responder_methods;
+
 #[cfg(test)]
 mod tests {
     use super::super::frame::Frame;

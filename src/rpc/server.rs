@@ -80,6 +80,8 @@ pub struct RpcServer<S = ()> {
     events: Vec<RpcServerEvent>,
 }
 
+super::responders::responder_methods!(RpcServer);
+
 impl<S> RpcServer<S> {
     /// Wraps `server`; calls are timed by its transport's clock (virtual on a
     /// simulated network).
@@ -121,25 +123,6 @@ impl<S> RpcServer<S> {
     /// Calls to `peer` waiting for their answer.
     pub fn pending_calls(&self, peer: PeerId) -> usize {
         self.core.pending_calls(peer)
-    }
-
-    /// Registers the responder of `C`, answering at once.
-    pub fn respond<C, F>(&mut self, f: F) -> Result<(), RpcError>
-    where
-        C: Command,
-        F: FnMut(&mut S, PeerId, C::Args) -> Result<C::Reply, C::Error> + Send + 'static,
-    {
-        self.core.respond::<C, F>(f)
-    }
-
-    /// Registers the responder of `C`, answering through a [`PendingReply`]
-    /// now or later, from any thread.
-    pub fn respond_later<C, F>(&mut self, f: F) -> Result<(), RpcError>
-    where
-        C: Command,
-        F: FnMut(&mut S, PeerId, C::Args, PendingReply<C>) + Send + 'static,
-    {
-        self.core.respond_later::<C, F>(f)
     }
 
     /// Calls `C` on the client `peer`; the outcome comes from a later
