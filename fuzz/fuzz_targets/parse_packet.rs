@@ -4,8 +4,8 @@
 #![no_main]
 
 use lentil::wire::{
-    emit_disconnect, finish_handshake_packet, ResponseHeader, emit_message, emit_ping, message_frame_len, Frame, FrameIter,
-    MessageHeader, Packet, DATA_HEADER_LEN,
+    emit_disconnect, emit_message, emit_ping, finish_handshake_packet, message_frame_len, Frame,
+    FrameIter, MessageHeader, Packet, ResponseHeader, DATA_HEADER_LEN,
 };
 use libfuzzer_sys::fuzz_target;
 

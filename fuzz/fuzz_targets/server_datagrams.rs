@@ -46,7 +46,9 @@ use lentil::proto::handshake::{ClientHandshake, HandshakeOutcome};
 use lentil::proto::server_handshake::COOKIE_LIFETIME;
 use lentil::transport::sim::SimSocket;
 use lentil::transport::Socket;
-use lentil::wire::{Challenge, ConnectRequest, Cookie, Packet, MAX_CONNECT_PAYLOAD, PROTOCOL_VERSION};
+use lentil::wire::{
+    Challenge, ConnectRequest, Cookie, Packet, MAX_CONNECT_PAYLOAD, PROTOCOL_VERSION,
+};
 use lentil::{Client, ClientEvent, Config, Delivery, PeerId, Server, ServerEvent, SimNetwork};
 use libfuzzer_sys::fuzz_target;
 
